@@ -1,0 +1,79 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Module layout (docs/architecture.md): wire codecs carry no I/O; imports point one way:
+// DNSWire <- DNSCache <- DNSForwarder / DNSFrontend <- SidecacheDaemon <- sidecache.
+let package = Package(
+    name: "sidecache",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sidecache", targets: ["sidecache"]),
+        .library(name: "DNSWire", targets: ["DNSWire"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // The DNS message model and codec (RFC 1035, 3596, 6891). No I/O, no dependencies.
+        .target(name: "DNSWire"),
+        // The cache engine: keys, reply classes, TTL policy, negative/stale/prefetch, coalescing, shuffle.
+        .target(name: "DNSCache", dependencies: ["DNSWire"]),
+        // resolv.conf parsing, shared by the forwarder (nameservers) and the nscd door (search, ndots).
+        .target(name: "ResolverConfiguration", dependencies: ["DNSWire"]),
+        // Talking to upstream servers over UDP and TCP.
+        .target(
+            name: "DNSForwarder",
+            dependencies: [
+                "DNSWire", "DNSCache", "ResolverConfiguration",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The 127.0.0.1:53 UDP/TCP door.
+        .target(
+            name: "DNSFrontend",
+            dependencies: [
+                "DNSWire", "DNSCache",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Composition root, a library so tests can run the whole daemon in-process.
+        .target(
+            name: "SidecacheDaemon",
+            dependencies: [
+                "DNSWire", "DNSCache", "DNSForwarder", "DNSFrontend", "ResolverConfiguration",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "sidecache",
+            dependencies: [
+                "SidecacheDaemon", "DNSWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Benchmarks of the hot paths (swift run -c release sidecache-bench).
+        .executableTarget(name: "sidecache-bench", dependencies: ["DNSWire", "DNSCache"], path: "bench/Sources/sidecache-bench"),
+
+        // Shared by the test targets: manual clock, scripted upstream, message builders, process helpers.
+        .target(name: "TestSupport", dependencies: ["DNSWire", "DNSCache"]),
+        .testTarget(name: "DNSWireTests", dependencies: ["DNSWire", "TestSupport"]),
+        .testTarget(name: "DNSCacheTests", dependencies: ["DNSCache", "DNSWire", "TestSupport"]),
+        .testTarget(name: "ResolverConfigurationTests", dependencies: ["ResolverConfiguration"]),
+        .testTarget(name: "DNSForwarderTests", dependencies: ["DNSForwarder", "DNSWire", "DNSCache", "TestSupport"]),
+        .testTarget(name: "DNSFrontendTests", dependencies: ["DNSFrontend", "DNSWire", "DNSCache", "TestSupport"]),
+        .testTarget(name: "SidecacheDaemonTests", dependencies: ["SidecacheDaemon", "DNSWire", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
