@@ -1,0 +1,147 @@
+import DNSWire
+
+/// One lock's worth of the cache: the table, the CLOCK rings that order eviction, the in-flight upstream queries
+/// and the failure backoffs of the keys that hash here.
+///
+/// Eviction (when a budget is exceeded): the CLOCK hand sweeps its ring; entries past their stale limit go first,
+/// then entries past expiry, then entries whose reference bit is clear (a hit sets the bit; the hand clears it as it
+/// passes). Positive and negative entries have separate rings and budgets.
+struct CacheShard: ~Copyable {
+    struct Node {
+        var entry: CacheEntry
+        var referenced: Bool
+        var ringIndex: Int
+        /// A refresh of this entry is in flight or was tried (one prefetch per stored entry).
+        var prefetchStarted: Bool
+        /// While stale and before this instant, serve stale without asking the upstream (RFC 8767 failure recheck).
+        var staleRecheckAfter: Nanoseconds
+    }
+
+    struct Ring {
+        var keys: [CacheKey] = []
+        var hand = 0
+        var bytes = 0
+    }
+
+    var table: [CacheKey: Node] = [:]
+    var positive = Ring()
+    var negative = Ring()
+    var flights: [CacheKey: Flight] = [:]
+    var failures: [CacheKey: Nanoseconds] = [:]
+
+    var count: Int { table.count }
+    var bytes: Int { positive.bytes + negative.bytes }
+
+    static func cost(of key: CacheKey, _ entry: CacheEntry) -> Int { entry.cost + key.name.count }
+
+    /// Marks a hit for CLOCK.
+    mutating func touch(_ key: CacheKey) {
+        table[key]?.referenced = true
+    }
+
+    /// Stores `entry`, replacing any previous one, then evicts until both budgets hold. Returns evicted count.
+    mutating func insert(
+        _ entry: CacheEntry, for key: CacheKey, now: Nanoseconds, positiveBudget: Int, negativeBudget: Int
+    ) -> Int {
+        remove(key)
+        let isNegative = entry.replyClass.isNegative
+        let cost = Self.cost(of: key, entry)
+        let budget = isNegative ? negativeBudget : positiveBudget
+        guard cost <= budget else { return 0 }
+        var evicted = 0
+        while (isNegative ? negative.bytes : positive.bytes) + cost > budget {
+            guard evictOne(negativeRing: isNegative, now: now) else { break }
+            evicted += 1
+        }
+        let index: Int
+        if isNegative {
+            index = negative.keys.count
+            negative.keys.append(key)
+            negative.bytes += cost
+        } else {
+            index = positive.keys.count
+            positive.keys.append(key)
+            positive.bytes += cost
+        }
+        table[key] = Node(
+            entry: entry, referenced: false, ringIndex: index, prefetchStarted: false, staleRecheckAfter: 0)
+        return evicted
+    }
+
+    /// Removes a key and its ring slot (swap with the ring's last key).
+    @discardableResult
+    mutating func remove(_ key: CacheKey) -> Bool {
+        guard let node = table.removeValue(forKey: key) else { return false }
+        let cost = Self.cost(of: key, node.entry)
+        if node.entry.replyClass.isNegative {
+            Self.removeFromRing(&negative, at: node.ringIndex, cost: cost, table: &table)
+        } else {
+            Self.removeFromRing(&positive, at: node.ringIndex, cost: cost, table: &table)
+        }
+        return true
+    }
+
+    private static func removeFromRing(_ ring: inout Ring, at index: Int, cost: Int, table: inout [CacheKey: Node]) {
+        let last = ring.keys.count - 1
+        if index != last {
+            let moved = ring.keys[last]
+            ring.keys[index] = moved
+            table[moved]?.ringIndex = index
+        }
+        ring.keys.removeLast()
+        ring.bytes -= cost
+        if ring.hand >= ring.keys.count { ring.hand = 0 }
+    }
+
+    /// One CLOCK step sequence: evicts one entry from the chosen ring. Returns false when the ring is empty.
+    private mutating func evictOne(negativeRing: Bool, now: Nanoseconds) -> Bool {
+        var ring = negativeRing ? negative : positive
+        guard !ring.keys.isEmpty else { return false }
+        // At most two sweeps: the first clears reference bits, the second must find a victim.
+        var victim: CacheKey? = nil
+        for _ in 0..<(2 * ring.keys.count) {
+            if ring.hand >= ring.keys.count { ring.hand = 0 }
+            let key = ring.keys[ring.hand]
+            let node = table[key]!
+            if !node.entry.isFresh(at: now) || !node.referenced {
+                victim = key
+                break
+            }
+            table[key]!.referenced = false
+            ring.hand += 1
+        }
+        if negativeRing { negative.hand = ring.hand } else { positive.hand = ring.hand }
+        if let victim { return remove(victim) }
+        return remove(ring.keys[0])
+    }
+
+    /// Drops entries that can no longer be served at all (past their stale limit) and old failure marks.
+    mutating func purge(now: Nanoseconds) -> Int {
+        let dead = table.filter { now >= $0.value.entry.staleUntil }.map(\.key)
+        for key in dead { remove(key) }
+        failures = failures.filter { $0.value > now }
+        return dead.count
+    }
+}
+
+/// One in-flight upstream query and the callers waiting on it.
+final class Flight: @unchecked Sendable {
+    // Guarded by the owning shard's lock.
+    var waiters: [CheckedContinuation<Resolution, Never>] = []
+    /// The client response timer fired: later joiners get the stale entry at once.
+    var servingStale = false
+    /// Started by a prefetch: nobody waits, and a failure keeps the current entry.
+    let isPrefetch: Bool
+
+    init(isPrefetch: Bool) {
+        self.isPrefetch = isPrefetch
+    }
+}
+
+/// What a waiting caller receives.
+enum Resolution: Sendable {
+    /// An entry, stored or passed through, to render.
+    case entry(CacheEntry, stale: Bool, source: CacheAnswer.Source)
+    /// No answer: SERVFAIL with the reason.
+    case failure(CacheAnswer.Source)
+}

@@ -1,0 +1,334 @@
+import DNSWire
+import Synchronization
+
+/// The DNS cache engine both front doors ask.
+///
+/// - A hit is answered synchronously by `cachedAnswer`, under one shard lock held for a table probe.
+/// - A miss goes to `answer`, which joins or starts the one upstream query for its key (coalescing), and may be
+///   answered stale when the upstream is slow or failing (RFC 8767).
+/// - Upstream queries and prefetches run as jobs of `run()`, which the daemon runs as a long-lived service.
+public final class ResponseCache: Sendable {
+    public let configuration: CacheConfiguration
+    public let statistics = CacheStatistics()
+    let clock: any CacheClock
+    let upstream: any Upstream
+
+    private final class ShardBox: Sendable {
+        let state = Mutex(CacheShard())
+    }
+    private let shards: [ShardBox]
+    private let inFlight = Atomic<Int>(0)
+    private let shuffleSeed: Atomic<UInt64>
+    private let jobs: AsyncStream<@Sendable () async -> Void>
+    private let jobSink: AsyncStream<@Sendable () async -> Void>.Continuation
+
+    /// - Parameters:
+    ///   - seed: seeds the shuffle generator; pass a fixed value in tests for repeatable orders.
+    public init(
+        configuration: CacheConfiguration = CacheConfiguration(), upstream: any Upstream,
+        clock: any CacheClock = MonotonicClock(), seed: UInt64 = UInt64.random(in: .min ... .max)
+    ) {
+        self.configuration = configuration
+        self.upstream = upstream
+        self.clock = clock
+        self.shuffleSeed = Atomic(seed)
+        self.shards = (0..<max(1, configuration.shardCount)).map { _ in ShardBox() }
+        (jobs, jobSink) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+    }
+
+    /// Runs upstream queries, prefetches and the periodic purge until the task is cancelled.
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(nanoseconds: 30 * 1_000_000_000)
+                    self.purge()
+                }
+            }
+            for await job in jobs {
+                group.addTask { await job() }
+            }
+            group.cancelAll()
+        }
+    }
+
+    @inline(__always)
+    private func shard(for key: CacheKey) -> ShardBox {
+        shards[Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))]
+    }
+
+    /// Positive entries get the budget less the negative share; each shard gets an equal part of both.
+    private var negativeBudget: Int {
+        min(configuration.maximumNegativeBytes, configuration.maximumBytes) / shards.count
+    }
+    private var positiveBudget: Int {
+        (configuration.maximumBytes - min(configuration.maximumNegativeBytes, configuration.maximumBytes)) / shards.count
+    }
+
+    // MARK: - Serving
+
+    /// Answers from the cache alone: a fresh entry rendered for this caller, or nil on a miss.
+    /// A hit in the last part of the TTL starts one background refresh (prefetch).
+    public func cachedAnswer(for key: CacheKey, id: UInt16, recursionDesired: Bool) -> CacheAnswer? {
+        let now = clock.now
+        let box = shard(for: key)
+        let found: (CacheEntry, Bool)? = box.state.withLock { shard in
+            guard let index = shard.table.index(forKey: key) else { return nil }
+            let entry = shard.table.values[index].entry
+            guard entry.isFresh(at: now) else { return nil }
+            shard.table.values[index].referenced = true
+            var prefetch = false
+            if now >= entry.prefetchAt && !shard.table.values[index].prefetchStarted && shard.flights[key] == nil {
+                shard.table.values[index].prefetchStarted = true
+                let flight = Flight(isPrefetch: true)
+                shard.flights[key] = flight
+                startFetch(key, flight: flight, staleTimer: false)
+                prefetch = true
+            }
+            return (entry, prefetch)
+        }
+        guard let (entry, prefetch) = found else { return nil }
+        statistics.bump(statistics.hits)
+        if prefetch { statistics.bump(statistics.prefetches) }
+        return render(entry, id: id, recursionDesired: recursionDesired, now: now, stale: false, source: .hit)
+    }
+
+    /// Answers from the cache or, on a miss, from the upstream: one upstream query per key however many callers
+    /// miss at once.
+    public func answer(for key: CacheKey, id: UInt16, recursionDesired: Bool) async -> CacheAnswer {
+        if let hit = cachedAnswer(for: key, id: id, recursionDesired: recursionDesired) { return hit }
+        statistics.bump(statistics.misses)
+        let box = shard(for: key)
+        let resolution: Resolution = await withCheckedContinuation { continuation in
+            let immediate: Resolution? = box.state.withLock { shard in
+                self.admit(key, shard: &shard, continuation: continuation)
+            }
+            if let immediate { continuation.resume(returning: immediate) }
+        }
+        let now = clock.now
+        switch resolution {
+        case .entry(let entry, let stale, let source):
+            if stale { statistics.bump(statistics.staleServed) }
+            return render(entry, id: id, recursionDesired: recursionDesired, now: now, stale: stale, source: source)
+        case .failure(let source):
+            return CacheAnswer.serverFailure(for: key, id: id, recursionDesired: recursionDesired, source: source)
+        }
+    }
+
+    /// Decides, under the shard lock, what a missing caller gets: an answer now, or a place among the waiters of
+    /// the key's upstream query (started here if there is none).
+    private func admit(
+        _ key: CacheKey, shard: inout CacheShard, continuation: CheckedContinuation<Resolution, Never>
+    ) -> Resolution? {
+        let now = clock.now
+        let node = shard.table[key]
+        if let node, node.entry.isFresh(at: now) {
+            return .entry(node.entry, stale: false, source: .hit)
+        }
+        let stale = node.flatMap { $0.entry.isServableStale(at: now) ? $0 : nil }
+        if let stale, stale.staleRecheckAfter > now {
+            return .entry(stale.entry, stale: true, source: .stale)
+        }
+        if let flight = shard.flights[key] {
+            if flight.servingStale, let stale {
+                return .entry(stale.entry, stale: true, source: .stale)
+            }
+            guard flight.waiters.count < configuration.maximumWaitersPerKey else {
+                statistics.bump(statistics.overloaded)
+                return .failure(.overloaded)
+            }
+            flight.waiters.append(continuation)
+            statistics.bump(statistics.coalesced)
+            return nil
+        }
+        if let until = shard.failures[key], until > now {
+            statistics.bump(statistics.failureBackoffs)
+            return .failure(.failureBackoff)
+        }
+        guard inFlight.load(ordering: .relaxed) < configuration.maximumInFlight else {
+            statistics.bump(statistics.overloaded)
+            return .failure(.overloaded)
+        }
+        let flight = Flight(isPrefetch: false)
+        flight.waiters.append(continuation)
+        shard.flights[key] = flight
+        startFetch(key, flight: flight, staleTimer: stale != nil && configuration.staleAnswerTimeout > 0)
+        return nil
+    }
+
+    private func render(
+        _ entry: CacheEntry, id: UInt16, recursionDesired: Bool, now: Nanoseconds, stale: Bool,
+        source: CacheAnswer.Source
+    ) -> CacheAnswer {
+        var rng = SplitMix64(seed: shuffleSeed.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue)
+        let wire = entry.render(id: id, recursionDesired: recursionDesired, now: now, stale: stale, using: &rng)
+        return CacheAnswer(wire: wire, source: source, replyClass: entry.replyClass)
+    }
+
+    // MARK: - Upstream queries
+
+    /// Queues the upstream query of a new flight. Called under the shard lock; only yields to the job stream.
+    private func startFetch(_ key: CacheKey, flight: Flight, staleTimer: Bool) {
+        inFlight.wrappingAdd(1, ordering: .relaxed)
+        jobSink.yield { [self] in
+            await self.fetch(key, flight: flight, staleTimer: staleTimer)
+        }
+    }
+
+    private func fetch(_ key: CacheKey, flight: Flight, staleTimer: Bool) async {
+        statistics.bump(statistics.upstreamQueries)
+        let timeout = configuration.staleAnswerTimeout
+        let result: UpstreamResult = await withTaskGroup(of: UpstreamResult?.self) { group in
+            group.addTask { await self.upstream.resolve(key) }
+            if staleTimer {
+                group.addTask {
+                    try? await Task.sleep(nanoseconds: timeout)
+                    if !Task.isCancelled { self.serveStaleToWaiters(key, flight: flight) }
+                    return nil
+                }
+            }
+            while let next = await group.next() {
+                if let next {
+                    group.cancelAll()
+                    return next
+                }
+            }
+            return .failure(.cancelled)
+        }
+        complete(key, flight: flight, result: result)
+        inFlight.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    /// The client response timer fired before the upstream answered: everyone waiting gets the stale entry, and
+    /// so does everyone who joins until the query ends (RFC 8767 5).
+    private func serveStaleToWaiters(_ key: CacheKey, flight: Flight) {
+        let now = clock.now
+        let box = shard(for: key)
+        let (waiters, entry): ([CheckedContinuation<Resolution, Never>], CacheEntry?) = box.state.withLock { shard in
+            guard shard.flights[key] === flight, let node = shard.table[key], node.entry.isServableStale(at: now)
+            else { return ([], nil) }
+            flight.servingStale = true
+            defer { flight.waiters = [] }
+            return (flight.waiters, node.entry)
+        }
+        guard let entry else { return }
+        for waiter in waiters { waiter.resume(returning: .entry(entry, stale: true, source: .stale)) }
+    }
+
+    private func complete(_ key: CacheKey, flight: Flight, result: UpstreamResult) {
+        let now = clock.now
+        var evicted = 0
+        let box = shard(for: key)
+        let (waiters, resolution): ([CheckedContinuation<Resolution, Never>], Resolution) = box.state.withLock {
+            shard in
+            if shard.flights[key] === flight { shard.flights[key] = nil }
+            let waiters = flight.waiters
+            flight.waiters = []
+            var failure: CacheAnswer.Source = .upstreamFailure
+            var passThrough: CacheEntry? = nil
+            if case .response(let message) = result {
+                let reply = ReplyClassifier.classify(message, for: key, policy: configuration.ttl)
+                let entry = CacheEntry(reply: reply, now: now, configuration: configuration)
+                switch reply.replyClass {
+                case .positive, .nameError, .noData:
+                    if reply.lifetime > 0 {
+                        evicted = shard.insert(
+                            entry, for: key, now: now, positiveBudget: positiveBudget, negativeBudget: negativeBudget)
+                    }
+                    shard.failures[key] = nil
+                    return (waiters, .entry(entry, stale: false, source: .upstream))
+                case .referral, .truncated:
+                    return (waiters, .entry(entry, stale: false, source: .upstream))
+                case .serverError:
+                    passThrough = entry
+                    failure = .upstream
+                }
+            }
+            // The upstream failed (no reply, or SERVFAIL/REFUSED): stale data if we have it, else the failure.
+            if let node = shard.table[key], node.entry.isServableStale(at: now) {
+                shard.table[key]?.staleRecheckAfter = now + Nanoseconds(configuration.staleRefreshInterval) * .second
+                return (waiters, .entry(node.entry, stale: true, source: .stale))
+            }
+            if !flight.isPrefetch && configuration.failureBackoff > 0 {
+                shard.failures[key] = now + configuration.failureBackoff
+            }
+            if let passThrough { return (waiters, .entry(passThrough, stale: false, source: failure)) }
+            return (waiters, .failure(failure))
+        }
+        if case .failure = resolution { statistics.bump(statistics.upstreamFailures) }
+        if case .entry(_, _, .upstream) = resolution, case .failure = result { statistics.bump(statistics.upstreamFailures) }
+        if evicted > 0 { statistics.bump(statistics.evictions, by: evicted) }
+        for waiter in waiters { waiter.resume(returning: resolution) }
+    }
+
+    // MARK: - Administration
+
+    /// Drops every entry (`name == nil`) or the entries of one name (all types), like `nscd -i hosts`.
+    /// Returns the number of entries removed.
+    @discardableResult
+    public func flush(name: DNSName? = nil) -> Int {
+        let wire = name?.lowercased().wire
+        var removed = 0
+        for box in shards {
+            removed += box.state.withLock { shard in
+                let keys = shard.table.keys.filter { wire == nil || $0.name == wire! }
+                for key in keys { shard.remove(key) }
+                shard.failures = shard.failures.filter { wire != nil && $0.key.name != wire! }
+                return keys.count
+            }
+        }
+        return removed
+    }
+
+    /// Removes entries past their stale limit.
+    public func purge() {
+        let now = clock.now
+        for box in shards { _ = box.state.withLock { $0.purge(now: now) } }
+    }
+
+    public struct DumpEntry: Sendable, Hashable {
+        public var key: CacheKey
+        public var replyClass: ReplyClass
+        /// Whole seconds of TTL left (0 when stale).
+        public var remainingTTL: UInt32
+        public var stale: Bool
+        public var bytes: Int
+    }
+
+    /// Every entry with its remaining TTL, for `sidecache dump`.
+    public func dump() -> [DumpEntry] {
+        let now = clock.now
+        return shards.flatMap { box in
+            box.state.withLock { shard in
+                shard.table.map { key, node in
+                    DumpEntry(
+                        key: key, replyClass: node.entry.replyClass,
+                        remainingTTL: TTLPolicy.remainingTTL(expiry: node.entry.expiry, now: now),
+                        stale: !node.entry.isFresh(at: now), bytes: CacheShard.cost(of: key, node.entry))
+                }
+            }
+        }
+    }
+
+    public func snapshot() -> CacheStatistics.Snapshot {
+        var entries = 0
+        var bytes = 0
+        var negativeBytes = 0
+        for box in shards {
+            box.state.withLock { shard in
+                entries += shard.count
+                bytes += shard.bytes
+                negativeBytes += shard.negative.bytes
+            }
+        }
+        let s = statistics
+        return CacheStatistics.Snapshot(
+            hits: s.hits.load(ordering: .relaxed), misses: s.misses.load(ordering: .relaxed),
+            staleServed: s.staleServed.load(ordering: .relaxed), prefetches: s.prefetches.load(ordering: .relaxed),
+            coalesced: s.coalesced.load(ordering: .relaxed), evictions: s.evictions.load(ordering: .relaxed),
+            upstreamQueries: s.upstreamQueries.load(ordering: .relaxed),
+            upstreamFailures: s.upstreamFailures.load(ordering: .relaxed),
+            overloaded: s.overloaded.load(ordering: .relaxed), failureBackoffs: s.failureBackoffs.load(ordering: .relaxed),
+            entries: entries, bytes: bytes, negativeBytes: negativeBytes)
+    }
+}
