@@ -26,7 +26,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         let error = Result { () throws(DNSWireError) in try DNSMessageLayout(scanning: buffer) }
         fuzzFail("DNSMessageLayout(scanning:) failed on a message DNSMessage decoded: \(error)", buffer)
     }
-    checkLayout(layout, against: message, buffer)
+    checkLayout(layout, against: message, length: buffer.count, buffer)
     if !message.questions.isEmpty {
         guard let view else {
             let error = Result { () throws(DNSWireError) in try DNSQueryView(buffer) }
@@ -62,7 +62,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     } catch {
         fuzzFail("DNSMessageLayout(scanning:) failed on the encoder's output: \(error); encoded=\(hex(encoded))", buffer)
     }
-    checkLayout(layoutAgain, against: again, buffer)
+    checkLayout(layoutAgain, against: again, length: encoded.count, buffer)
     // The encoder is deterministic and decoding its output loses nothing it writes, so a second encode is identical.
     do throws(DNSWireError) {
         let reencoded = try again.encode()
@@ -75,12 +75,15 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// The slots must list every record of the decoded message, in order, section by section (OPT included).
-private func checkLayout(_ layout: DNSMessageLayout, against message: DNSMessage, _ buffer: UnsafeRawBufferPointer) {
+/// The slots must list every record of the decoded message, in order, section by section (OPT included), and tile
+/// the `length` octets of the scanned message after the question section. `input` is only for the report.
+private func checkLayout(
+    _ layout: DNSMessageLayout, against message: DNSMessage, length: Int, _ input: UnsafeRawBufferPointer
+) {
     let expected =
         message.answers.count + message.authorities.count + message.additionals.count + (message.edns == nil ? 0 : 1)
     guard layout.slots.count == expected else {
-        fuzzFail("layout has \(layout.slots.count) slots, message has \(expected) records", buffer)
+        fuzzFail("layout has \(layout.slots.count) slots, message has \(expected) records", input)
     }
     func types(_ section: DNSMessageLayout.Section) -> [DNSType] {
         layout.slots.filter { $0.section == section }.map(\.type)
@@ -90,18 +93,18 @@ private func checkLayout(_ layout: DNSMessageLayout, against message: DNSMessage
         additionalTypes.filter({ $0 != .opt }) == message.additionals.map(\.type),
         additionalTypes.filter({ $0 == .opt }).count == (message.edns == nil ? 0 : 1)
     else {
-        fuzzFail("layout slot types disagree with the decoded sections", buffer)
+        fuzzFail("layout slot types disagree with the decoded sections", input)
     }
     var previousEnd = layout.questionEnd
     for slot in layout.slots {
         guard Int(slot.nameOffset) >= previousEnd, slot.ttlOffset > slot.nameOffset,
-            slot.rdataOffset == slot.ttlOffset + 6, Int(slot.end) <= buffer.count
+            slot.rdataOffset == slot.ttlOffset + 6, Int(slot.end) <= length
         else {
-            fuzzFail("layout slot \(slot) out of order or out of bounds (previous end \(previousEnd))", buffer)
+            fuzzFail("layout slot \(slot) out of order or out of bounds (previous end \(previousEnd))", input)
         }
         previousEnd = Int(slot.end)
     }
-    guard previousEnd == buffer.count else { fuzzFail("layout ends at \(previousEnd), message at \(buffer.count)", buffer) }
+    guard previousEnd == length else { fuzzFail("layout ends at \(previousEnd), message at \(length)", input) }
 }
 
 /// The in-place query view must agree with the full decode about the header and the first question.

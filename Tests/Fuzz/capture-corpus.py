@@ -126,6 +126,38 @@ def ask_tcp(address, port, query, timeout=2.0):
 
 COOKIE = (10, bytes.fromhex("24a35cfa1e5b7c09"))  # an 8-octet client cookie (RFC 7873)
 NSID = (3, b"")  # RFC 5001: empty in the query
+ECHO_COOKIE = "echo"  # the full COOKIE option from the previous response
+
+
+def skip_name(msg, pos):
+    while True:
+        length = msg[pos]
+        if length == 0:
+            return pos + 1
+        if length & 0xC0 == 0xC0:
+            return pos + 2
+        pos += 1 + length
+
+
+def edns_option(msg, code):
+    """The data of the first option `code` in the response's OPT record, or None."""
+    qd, an, ns, ar = struct.unpack("!HHHH", msg[4:12])
+    pos = 12
+    for _ in range(qd):
+        pos = skip_name(msg, pos) + 4
+    for index in range(an + ns + ar):
+        pos = skip_name(msg, pos)
+        rtype, _, _, rdlength = struct.unpack("!HHIH", msg[pos:pos + 10])
+        pos += 10
+        if rtype == 41 and index >= an + ns:
+            at = pos
+            while at + 4 <= pos + rdlength:
+                ocode, olength = struct.unpack("!HH", msg[at:at + 4])
+                if ocode == code:
+                    return msg[at + 4:at + 4 + olength]
+                at += 4 + olength
+        pos += rdlength
+    return None
 
 # (file stem, name, type, transport, EDNS payload or None, DO, options)
 EXCHANGES = [
@@ -133,7 +165,8 @@ EXCHANGES = [
     ("aaaa-www-udp-edns", "www", "AAAA", "udp", 1232, False, ()),
     ("cname-chain-udp-edns-do", "alias", "A", "udp", 1232, True, ()),
     ("mx-apex-udp-edns", "", "MX", "udp", 1232, False, ()),
-    ("txt-udp-edns-cookie", "txt", "TXT", "udp", 1232, False, (COOKIE,)),
+    ("txt-udp-edns-cookie", "txt", "TXT", "udp", 1232, False, (COOKIE,)),  # Knot answers BADCOOKIE (RCODE 23)
+    ("txt-udp-edns-cookie-echo", "txt", "TXT", "udp", 1232, False, (ECHO_COOKIE,)),  # client + server cookie
     ("txt-big-udp-edns-tc", "big", "TXT", "udp", 1232, False, ()),
     ("txt-big-tcp-edns", "big", "TXT", "tcp", 1232, False, ()),
     ("srv-tcp", "_sip._tcp", "SRV", "tcp", None, False, ()),
@@ -142,7 +175,7 @@ EXCHANGES = [
     ("referral-glue-udp", "host.sub", "A", "udp", None, False, ()),
     ("dnskey-tcp-edns-do", "", "DNSKEY", "tcp", 4096, True, ()),
     ("dname-udp-edns", "x.dn", "A", "udp", 1232, False, ()),
-    ("https-ptr-udp-edns-do", "svc", "HTTPS", "udp", 1232, True, ()),
+    ("https-udp-edns-do", "svc", "HTTPS", "udp", 1232, True, ()),
     ("any-tcp-edns-nsid-cookie", "", "ANY", "tcp", 1232, False, (NSID, COOKIE)),
 ]
 
@@ -172,7 +205,7 @@ def malformed(responses):
 
 
 def wait_ready(address, port, deadline):
-    query = build_query(1, "", "DNSKEY", edns=1232, do=True)
+    query = build_query(1, ZONE, "DNSKEY", edns=1232, do=True)
     while time.monotonic() < deadline:
         try:
             response = ask_udp(address, port, query, timeout=0.5)
@@ -213,6 +246,11 @@ def main():
                 os.remove(os.path.join(args.out, stale))
         for index, (stem, name, qtype, transport, edns, do, options) in enumerate(EXCHANGES, start=1):
             fqdn = f"{name}.{ZONE}" if name else ZONE
+            if ECHO_COOKIE in options:
+                previous = edns_option(response, 10)
+                if previous is None or len(previous) <= 8:
+                    raise RuntimeError(f"{stem}: the previous response carried no server cookie")
+                options = tuple((10, previous) if o == ECHO_COOKIE else o for o in options)
             query = build_query(0x5300 + index, fqdn, qtype, edns=edns, do=do, options=options)
             ask = ask_udp if transport == "udp" else ask_tcp
             response = ask(args.address, args.port, query)

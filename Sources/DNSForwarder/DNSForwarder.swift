@@ -1,0 +1,144 @@
+import DNSCache
+import DNSWire
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Sends the cache's misses to the upstream servers: UDP with TCP fallback on truncation (or TCP only), failover
+/// between upstreams, per-upstream health, and an overall deadline per question.
+public final class DNSForwarder: Upstream, Sendable {
+    public let configuration: ForwarderConfiguration
+    public let statistics: ForwarderStatistics
+    let group: any EventLoopGroup
+    let addresses: [SocketAddress]
+    private let pools: [TCPConnectionPool]
+    private let selection: Mutex<UpstreamSelection>
+    private let loopGuard: ForwardingLoopGuard?
+    private let logger: Logger
+    private let everAnswered = Atomic<Bool>(false)
+
+    /// Throws when an upstream is not a numeric address.
+    public init(
+        configuration: ForwarderConfiguration, group: any EventLoopGroup, loopGuard: ForwardingLoopGuard? = nil,
+        logger: Logger = Logger(label: "sidecache.forwarder")
+    ) throws {
+        self.configuration = configuration
+        self.group = group
+        self.loopGuard = loopGuard
+        self.logger = logger
+        let addresses = try configuration.upstreams.map { try $0.socketAddress() }
+        self.addresses = addresses
+        let statistics = ForwarderStatistics(upstreamCount: addresses.count)
+        self.statistics = statistics
+        self.pools = addresses.map {
+            TCPConnectionPool(address: $0, group: group, configuration: configuration, statistics: statistics)
+        }
+        self.selection = Mutex(
+            UpstreamSelection(
+                count: addresses.count, policy: configuration.policy,
+                failuresBeforeDown: configuration.failuresBeforeDown, downInterval: configuration.downInterval))
+    }
+
+    /// True once any upstream has answered anything (readiness).
+    public var hasAnswered: Bool { everAnswered.load(ordering: .relaxed) }
+
+    /// Upstreams currently marked down.
+    public func downUpstreams() -> [UpstreamAddress] {
+        let now = NIODeadline.now()
+        return selection.withLock { s in
+            (0..<addresses.count).filter { s.isDown($0, now: now) }.map { configuration.upstreams[$0] }
+        }
+    }
+
+    public func resolve(_ key: CacheKey) async -> UpstreamResult {
+        if let loopGuard, loopGuard.detected { return .failure(.loop) }
+        guard !addresses.isEmpty else { return .failure(.unreachable) }
+        let start = NIODeadline.now()
+        let deadline = start + configuration.deadline
+        var generator = SystemRandomNumberGenerator()
+        let order = selection.withLock { $0.order(now: start, using: &generator) }
+        // With one upstream the retry goes to it again; otherwise to the next in order.
+        let tries = (0..<max(1, configuration.attempts)).map { order[$0 % order.count] }
+        var lastFailure: UpstreamFailure = .timeout
+        var lastServerError: DNSMessage? = nil
+        for index in tries {
+            let now = NIODeadline.now()
+            guard now < deadline else { break }
+            let timeout = min(configuration.attemptTimeout, deadline - now)
+            let began = NIODeadline.now()
+            do {
+                let message = try await exchange(key, upstream: index, timeout: timeout)
+                statistics.recordLatency(upstream: index, nanoseconds: (NIODeadline.now() - began).nanoseconds)
+                statistics.bump(statistics.responses)
+                everAnswered.store(true, ordering: .relaxed)
+                let rcode = message.responseCode
+                if rcode == .serverFailure || rcode == .refused {
+                    // A server-side failure: the next upstream may do better (like resolv.conf's stub).
+                    note(selection.withLock { $0.recordFailure(index, now: NIODeadline.now()) })
+                    lastServerError = message
+                    continue
+                }
+                note(selection.withLock { $0.recordSuccess(index) })
+                return .response(message)
+            } catch let error as ExchangeError {
+                switch error {
+                case .timeout:
+                    statistics.bump(statistics.timeouts)
+                    lastFailure = .timeout
+                case .network, .connectionClosed:
+                    statistics.bump(statistics.networkErrors)
+                    lastFailure = .unreachable
+                }
+                note(selection.withLock { $0.recordFailure(index, now: NIODeadline.now()) })
+            } catch {
+                lastFailure = .unreachable
+            }
+        }
+        if let lastServerError { return .response(lastServerError) }
+        return .failure(lastFailure)
+    }
+
+    private func exchange(_ key: CacheKey, upstream index: Int, timeout: TimeAmount) async throws -> DNSMessage {
+        if configuration.forceTCP {
+            return try await pools[index].exchange(key, timeout: timeout)
+        }
+        let message = try await exchangeUDP(key, upstream: addresses[index], timeout: timeout)
+        if message.header.isTruncated {
+            // RFC 7766 5: retry the whole question over TCP.
+            statistics.bump(statistics.truncatedRetries)
+            return try await pools[index].exchange(key, timeout: timeout)
+        }
+        return message
+    }
+
+    private func note(_ change: UpstreamSelection.HealthChange?) {
+        switch change {
+        case .markedDown(let index, _)?:
+            logger.warning(
+                "upstream marked down",
+                metadata: ["upstream": "\(configuration.upstreams[index])", "for": "\(configuration.downInterval)"])
+        case .recovered(let index)?:
+            logger.notice("upstream recovered", metadata: ["upstream": "\(configuration.upstreams[index])"])
+        case nil:
+            break
+        }
+    }
+
+    /// Sends the loop probe once: if it comes back to one of our doors, the guard trips and every later query
+    /// fails fast with `.loop` instead of circling.
+    public func probeForLoop() async {
+        guard let loopGuard else { return }
+        let key = CacheKey(name: loopGuard.probeName, type: .a)
+        _ = await resolve(key)
+        if loopGuard.detected {
+            logger.critical(
+                "forwarding loop detected: our upstream sent our own probe back to us; not forwarding any query",
+                metadata: ["upstreams": "\(configuration.upstreams)"])
+        }
+    }
+
+    public func shutdown() {
+        for pool in pools { pool.closeAll() }
+    }
+}
