@@ -23,11 +23,13 @@ let package = Package(
         .target(name: "DNSCache", dependencies: ["DNSWire"]),
         // resolv.conf parsing, shared by the forwarder (nameservers) and the nscd door (search, ndots).
         .target(name: "ResolverConfiguration", dependencies: ["DNSWire"]),
+        // DNS over TCP framing shared by the forwarder and the DNS door (NIOCore only).
+        .target(name: "DNSTransport", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // Talking to upstream servers over UDP and TCP.
         .target(
             name: "DNSForwarder",
             dependencies: [
-                "DNSWire", "DNSCache", "ResolverConfiguration",
+                "DNSWire", "DNSCache", "ResolverConfiguration", "DNSTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -37,7 +39,7 @@ let package = Package(
         .target(
             name: "DNSFrontend",
             dependencies: [
-                "DNSWire", "DNSCache",
+                "DNSWire", "DNSCache", "DNSTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -53,6 +55,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(

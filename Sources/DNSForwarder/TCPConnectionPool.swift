@@ -1,22 +1,9 @@
 import DNSCache
+import DNSTransport
 import DNSWire
 import NIOCore
 import NIOPosix
 import Synchronization
-
-/// Splits a TCP stream into DNS messages by their two-octet length prefix (RFC 1035 4.2.2).
-struct DNSLengthPrefixDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
-
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
-            buffer.readableBytes >= 2 + Int(length)
-        else { return .needMoreData }
-        buffer.moveReaderIndex(forwardBy: 2)
-        context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: Int(length))!))
-        return .continue
-    }
-}
 
 /// A query handed to a TCP connection: the handler picks its ID, so many can be outstanding at once.
 struct PipelinedQuery {
@@ -49,8 +36,7 @@ final class DNSTCPClientHandler: ChannelDuplexHandler, @unchecked Sendable {
         outstanding.store(pending.count, ordering: .relaxed)
         let bytes = upstreamQuery(for: query.key, id: id, ednsUDPSize: ednsUDPSize)
         var buffer = context.channel.allocator.buffer(capacity: bytes.count + 2)
-        buffer.writeInteger(UInt16(bytes.count))
-        buffer.writeBytes(bytes)
+        buffer.writeLengthPrefixedDNSMessage(bytes)
         statistics.bump(statistics.queriesSent)
         context.write(wrapOutboundOut(buffer), promise: promise)
     }

@@ -1,0 +1,246 @@
+import DNSCache
+import DNSTransport
+import DNSWire
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The DNS door on 127.0.0.1:53 and [::1]:53: UDP and TCP listeners that answer from the cache engine.
+///
+/// UDP: one socket per event loop and address, bound with SO_REUSEPORT so the kernel spreads datagrams over the
+/// loops; up to `vectorReadCount` datagrams per recvmmsg; replies are written as they are made and flushed once
+/// per read burst. A hit is answered inline on the event loop; a miss is handed to the door's task group and
+/// answered when the engine has it.
+public final class DNSDoor: Service, Sendable {
+    public let configuration: DNSFrontendConfiguration
+    public let statistics = DNSFrontendStatistics()
+    let cache: ResponseCache
+    let loopGuard: ForwardingLoopGuard?
+    let group: any EventLoopGroup
+    let logger: Logger
+    private let misses: AsyncStream<Miss>
+    private let missSink: AsyncStream<Miss>.Continuation
+    private let pendingMisses = Atomic<Int>(0)
+    private let state = Mutex<State>(State())
+
+    struct State {
+        var channels: [Channel] = []
+        var bound: [SocketAddress] = []
+        var draining = false
+    }
+
+    /// A query the cache could not answer from memory, and where its reply goes.
+    struct Miss: Sendable {
+        var request: DNSRequest
+        var reply: @Sendable ([UInt8]) -> Void
+        var limit: Int?
+    }
+
+    public init(
+        configuration: DNSFrontendConfiguration, cache: ResponseCache, group: any EventLoopGroup,
+        loopGuard: ForwardingLoopGuard? = nil, logger: Logger = Logger(label: "sidecache.dns")
+    ) {
+        self.configuration = configuration
+        self.cache = cache
+        self.group = group
+        self.loopGuard = loopGuard
+        self.logger = logger
+        (misses, missSink) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+    }
+
+    /// The addresses actually bound (with the real port when 0 was asked for).
+    public var boundAddresses: [SocketAddress] { state.withLock { $0.bound } }
+
+    /// Binds every listener. Throws `DNSDoorError` naming the address that could not be bound.
+    public func bind() async throws {
+        var channels: [Channel] = []
+        var bound: [SocketAddress] = []
+        do {
+            for address in configuration.listen {
+                var udpAddress = address
+                // One UDP socket per event loop on the same address and port (SO_REUSEPORT).
+                for loop in group.makeIterator() {
+                    let channel = try await bindUDP(udpAddress, on: loop)
+                    if udpAddress.port == 0, let local = channel.localAddress {
+                        udpAddress = local  // later loops join the port the kernel picked
+                    }
+                    channels.append(channel)
+                }
+                let tcp = try await bindTCP(udpAddress)
+                channels.append(tcp)
+                bound.append(udpAddress)
+            }
+        } catch {
+            for channel in channels { try? await channel.close() }
+            throw error
+        }
+        state.withLock {
+            $0.channels = channels
+            $0.bound = bound
+        }
+        logger.info("DNS door listening", metadata: ["addresses": "\(bound.map { "\($0)" })"])
+    }
+
+    private func bindUDP(_ address: SocketAddress, on loop: any EventLoop) async throws -> Channel {
+        let handler = UDPDoorHandler(door: self)
+        let slots = configuration.vectorReadCount
+        do {
+            return try await DatagramBootstrap(group: loop)
+                .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                .channelOption(ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+                .channelOption(.datagramVectorReadMessageCount, value: slots)
+                // NIO splits the buffer evenly between the slots: give each room for a 4 KiB query.
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 4096 * slots))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+                }
+                .bind(to: address)
+                .get()
+        } catch {
+            throw DNSDoorError(address: address, transport: "UDP", underlying: error)
+        }
+    }
+
+    private func bindTCP(_ address: SocketAddress) async throws -> Channel {
+        let configuration = self.configuration
+        do {
+            return try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.backlog, value: 1024)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers([
+                            IdleStateHandler(readTimeout: configuration.tcpIdleTimeout),
+                            ByteToMessageHandler(DNSLengthPrefixDecoder()),
+                            TCPDoorHandler(door: self),
+                        ])
+                    }
+                }
+                .bind(to: address)
+                .get()
+        } catch {
+            throw DNSDoorError(address: address, transport: "TCP", underlying: error)
+        }
+    }
+
+    /// Serves misses until cancelled or until graceful shutdown. On graceful shutdown the listeners close first,
+    /// then the misses already taken are answered, then `run` returns.
+    public func run() async throws {
+        if boundAddresses.isEmpty { try await bind() }
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for await miss in self.misses {
+                    group.addTask { await self.answer(miss) }
+                }
+            }
+        } onGracefulShutdown: {
+            self.closeListeners().whenComplete { _ in self.missSink.finish() }
+        }
+        await close()
+    }
+
+    /// Answers one miss in its own child task, so a slow name never delays another.
+    private func answer(_ miss: Miss) async {
+        let answer = await cache.answer(
+            for: miss.request.key, id: miss.request.id, recursionDesired: miss.request.recursionDesired)
+        miss.reply(DNSResponder.finish(answer.wire, for: miss.request, limit: miss.limit))
+        pendingMisses.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    /// Closes the listening sockets (TCP connections already open stay until their replies are written).
+    private func closeListeners() -> EventLoopFuture<Void> {
+        let channels = state.withLock { state in
+            defer { state.channels = [] }
+            return state.channels
+        }
+        let futures = channels.map { $0.close() }
+        return EventLoopFuture.andAllComplete(futures, on: group.next())
+    }
+
+    /// Closes every listener.
+    public func close() async {
+        let channels = state.withLock { state in
+            defer { state.channels = [] }
+            return state.channels
+        }
+        for channel in channels { try? await channel.close() }
+    }
+
+    // MARK: - Shared request path
+
+    /// Handles one query message. Returns the reply to send now, or nil when the reply comes later (a miss,
+    /// delivered through `later`) or never (dropped).
+    func handle(
+        _ bytes: UnsafeRawBufferPointer, limit: Int?, later: @escaping @Sendable ([UInt8]) -> Void
+    ) -> [UInt8]? {
+        switch DNSRequestParser.parse(bytes) {
+        case .drop:
+            statistics.bump(statistics.dropped)
+            return nil
+        case .reply(let reply):
+            statistics.bump(statistics.rejected)
+            return reply
+        case .lookup(let request):
+            if let loopGuard, loopGuard.isProbe(request.key) {
+                // Our own loop probe came back to us: the upstream forwards to us. Never forward it again.
+                loopGuard.markDetected()
+                logger.critical("forwarding loop: our probe query came back to the DNS door")
+                return DNSResponder.finish(
+                    CacheAnswerFactory.serverFailure(for: request), for: request, limit: limit)
+            }
+            if let hit = cache.cachedAnswer(
+                for: request.key, id: request.id, recursionDesired: request.recursionDesired)
+            {
+                return DNSResponder.finish(hit.wire, for: request, limit: limit)
+            }
+            guard pendingMisses.wrappingAdd(1, ordering: .relaxed).newValue <= configuration.maximumPendingMisses
+            else {
+                pendingMisses.wrappingSubtract(1, ordering: .relaxed)
+                return DNSResponder.finish(CacheAnswerFactory.serverFailure(for: request), for: request, limit: limit)
+            }
+            missSink.yield(Miss(request: request, reply: later, limit: limit))
+            return nil
+        }
+    }
+}
+
+/// A listener that could not be bound: the message names the setting and the address.
+public struct DNSDoorError: Error, CustomStringConvertible {
+    public var address: SocketAddress
+    public var transport: String
+    public var underlying: any Error
+    public var description: String {
+        "dns-listen: cannot bind \(transport) \(address): \(underlying)"
+            + (address.port ?? 0 < 1024 ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE; try --dns-listen 127.0.0.1:5353)" : "")
+    }
+}
+
+enum CacheAnswerFactory {
+    /// SERVFAIL for a request, with its ID and question.
+    static func serverFailure(for request: DNSRequest) -> [UInt8] {
+        var header = DNSHeader(id: request.id)
+        header.isResponse = true
+        header.recursionDesired = request.recursionDesired
+        header.recursionAvailable = true
+        header.checkingDisabled = request.key.checkingDisabled
+        header.rcodeLow = 2
+        var writer = DNSWireWriter(capacity: 64)
+        writer.writeUInt16(header.id)
+        writer.writeUInt16(header.flags)
+        writer.writeUInt16(1)
+        writer.writeUInt16(0)
+        writer.writeUInt16(0)
+        writer.writeUInt16(0)
+        writer.writeBytes(request.key.name)
+        writer.writeUInt16(request.key.type.rawValue)
+        writer.writeUInt16(request.key.class.rawValue)
+        return writer.bytes
+    }
+}

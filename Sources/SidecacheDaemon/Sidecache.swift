@@ -1,0 +1,144 @@
+import DNSCache
+import DNSForwarder
+import DNSFrontend
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ResolverConfiguration
+import ServiceLifecycle
+import UnixSignals
+
+/// The whole daemon: engine, forwarder and DNS door, composed as swift-service-lifecycle services.
+/// A library type, so tests can run the daemon in-process.
+public final class Sidecache: Sendable {
+    public let configuration: SidecacheConfiguration
+    public let cache: ResponseCache
+    public let forwarder: DNSForwarder
+    public let door: DNSDoor
+    public let upstreams: [UpstreamAddress]
+    let group: MultiThreadedEventLoopGroup
+    let logger: Logger
+
+    /// Builds every part and binds the listeners, so a bad setting or a port that cannot be bound fails here, with
+    /// a message naming the setting, before anything runs.
+    public init(configuration: SidecacheConfiguration, logger: Logger = Logger(label: "sidecache")) async throws {
+        self.configuration = configuration
+        self.logger = logger
+        var listen = configuration.dnsListen
+        if configuration.dnsListenIsDefault && !Self.hostHasIPv6Loopback() {
+            logger.warning("no IPv6 loopback on this host: not listening on [::1]")
+            listen.removeAll { $0.host.contains(":") }
+        }
+        let upstreams = try Self.upstreams(configuration, listen: listen)
+        self.upstreams = upstreams
+        var forwarding = ForwarderConfiguration(upstreams: upstreams)
+        forwarding.policy = configuration.upstreamPolicy
+        forwarding.forceTCP = configuration.forceTCP
+        forwarding.attemptTimeout = configuration.upstreamTimeout
+        forwarding.deadline = configuration.upstreamDeadline
+        forwarding.maximumTCPConnections = configuration.upstreamTCPConnections
+        do {
+            try forwarding.validate(ownListenAddresses: listen)
+        } catch {
+            throw ConfigurationError(setting: error.setting, reason: error.reason)
+        }
+        let threads = configuration.threads > 0 ? configuration.threads : System.coreCount
+        group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let loopGuard = ForwardingLoopGuard()
+        forwarder = try DNSForwarder(
+            configuration: forwarding, group: group, loopGuard: loopGuard,
+            logger: Logger(label: "sidecache.forwarder"))
+        cache = ResponseCache(configuration: configuration.cache, upstream: forwarder)
+        let doorConfiguration = DNSFrontendConfiguration(
+            listen: try listen.map { try $0.socketAddress() },
+            maximumUDPResponseSize: configuration.maximumUDPResponseSize,
+            tcpIdleTimeout: configuration.tcpIdleTimeout, maximumTCPConnections: configuration.maximumTCPConnections)
+        door = DNSDoor(
+            configuration: doorConfiguration, cache: cache, group: group, loopGuard: loopGuard,
+            logger: Logger(label: "sidecache.dns"))
+        do {
+            try await door.bind()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        logger.info(
+            "sidecache started",
+            metadata: [
+                "upstreams": "\(upstreams.map(\.description))", "dns": "\(door.boundAddresses.map { "\($0)" })",
+                "cache-size": "\(configuration.cache.maximumBytes)", "threads": "\(threads)",
+                "force-tcp": "\(configuration.forceTCP)", "serve-stale": "\(configuration.cache.maximumStaleAge)",
+            ])
+    }
+
+    /// Upstreams from the configuration, or else resolv.conf's nameservers less our own listen addresses.
+    static func upstreams(_ configuration: SidecacheConfiguration, listen: [UpstreamAddress]) throws -> [UpstreamAddress] {
+        if !configuration.upstreams.isEmpty { return configuration.upstreams }
+        guard let text = try? String(contentsOfFile: configuration.resolvConf, encoding: .utf8) else {
+            throw ConfigurationError(
+                setting: "resolv-conf", reason: "cannot read \(configuration.resolvConf); set --upstream instead")
+        }
+        let resolv = ResolvConf(parsing: text)
+        let candidates = resolv.nameservers.compactMap { UpstreamAddress(parsing: $0.description) }
+        let own = { (upstream: UpstreamAddress) -> Bool in
+            (try? ForwarderConfiguration(upstreams: [upstream]).validate(ownListenAddresses: listen)) == nil
+        }
+        let usable = candidates.filter { !own($0) }
+        guard !usable.isEmpty else {
+            throw ConfigurationError(
+                setting: "upstream",
+                reason: "\(configuration.resolvConf) names no nameserver other than sidecache itself "
+                    + "(\(candidates.map(\.description))); set --upstream to the cluster DNS")
+        }
+        return usable
+    }
+
+    static func hostHasIPv6Loopback() -> Bool {
+        (try? SocketAddress(ipAddress: "::1", port: 0)).map { address in
+            let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue), 0)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            return address.withSockAddr { pointer, length in bind(fd, pointer, socklen_t(length)) == 0 }
+        } ?? false
+    }
+
+    /// The DNS addresses actually bound.
+    public var dnsAddresses: [SocketAddress] { door.boundAddresses }
+
+    /// Runs until SIGTERM or SIGINT (or cancellation), then shuts down: the DNS door first (listeners closed,
+    /// misses in flight answered), then the engine.
+    public func run(signals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+        let engine = EngineService(cache: cache)
+        let probe = LoopProbeService(forwarder: forwarder)
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(service: engine),
+                    .init(service: door),
+                    .init(service: probe, successTerminationBehavior: .ignore),
+                ],
+                gracefulShutdownSignals: signals,
+                logger: logger))
+        try await group.run()
+        forwarder.shutdown()
+        try await self.group.shutdownGracefully()
+        logger.info("sidecache stopped")
+    }
+}
+
+/// The engine's job loop (upstream queries, prefetches, purge) as a service.
+struct EngineService: Service {
+    let cache: ResponseCache
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await cache.run() }
+    }
+}
+
+/// Sends the forwarding-loop probe once the doors are up.
+struct LoopProbeService: Service {
+    let forwarder: DNSForwarder
+    func run() async throws {
+        await forwarder.probeForLoop()
+    }
+}

@@ -1,0 +1,287 @@
+import DNSCache
+import DNSForwarder
+import DNSFrontend
+import Logging
+import NIOCore
+
+/// Every setting of the daemon, with its default. Each one can be given as a flag (`--name value`) or an
+/// environment variable (`SIDECACHE_NAME`); a flag wins over the environment. `docs/configuration.md` lists them.
+public struct SidecacheConfiguration: Sendable {
+    /// Upstream servers; empty means "the nameservers of `resolvConf`, less our own addresses".
+    public var upstreams: [UpstreamAddress] = []
+    public var dnsListen: [UpstreamAddress] = [UpstreamAddress(host: "127.0.0.1", port: 53), UpstreamAddress(host: "::1", port: 53)]
+    /// True when `dnsListen` is the default (then an address family the host lacks is skipped, not fatal).
+    public var dnsListenIsDefault = true
+    public var resolvConf = "/etc/resolv.conf"
+    public var logLevel: Logger.Level = .info
+    public var threads = 0
+    public var cache = CacheConfiguration()
+    public var upstreamPolicy: UpstreamPolicy = .sequential
+    public var forceTCP = false
+    public var upstreamTimeout: TimeAmount = .milliseconds(1500)
+    public var upstreamDeadline: TimeAmount = .milliseconds(3500)
+    public var upstreamTCPConnections = 2
+    public var maximumUDPResponseSize = 1232
+    public var tcpIdleTimeout: TimeAmount = .seconds(10)
+    public var maximumTCPConnections = 4096
+
+    public init() {}
+}
+
+/// An invalid setting: names the setting and says why.
+public struct ConfigurationError: Error, CustomStringConvertible, Hashable {
+    public var setting: String
+    public var reason: String
+    public init(setting: String, reason: String) {
+        self.setting = setting
+        self.reason = reason
+    }
+    public var description: String { "invalid setting \(setting): \(reason)" }
+}
+
+/// One setting: its name, where it comes from, its default and how it applies.
+public struct Setting: Sendable {
+    public let name: String
+    public let repeatable: Bool
+    public let defaultValue: String
+    public let help: String
+    let apply: @Sendable (inout SidecacheConfiguration, [String]) throws -> Void
+
+    public var flag: String { "--\(name)" }
+    public var environmentVariable: String {
+        "SIDECACHE_" + String(name.uppercased().map { $0 == "-" ? "_" : $0 })
+    }
+}
+
+extension SidecacheConfiguration {
+    static func single(_ name: String, _ values: [String]) throws -> String {
+        guard values.count == 1, let value = values.first else {
+            throw ConfigurationError(setting: name, reason: "takes one value, got \(values.count)")
+        }
+        return value
+    }
+
+    static func integer(_ name: String, _ values: [String], in range: ClosedRange<Int>) throws -> Int {
+        let text = try single(name, values)
+        guard let value = Int(text), range.contains(value) else {
+            throw ConfigurationError(setting: name, reason: "'\(text)' is not a whole number in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+
+    static func boolean(_ name: String, _ values: [String]) throws -> Bool {
+        switch try single(name, values).lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        case let other: throw ConfigurationError(setting: name, reason: "'\(other)' is not on/off (true/false, yes/no, 1/0)")
+        }
+    }
+
+    /// A duration: `1500ms`, `2s`, `1m`, or a plain number of seconds.
+    static func duration(_ name: String, _ values: [String], minimum: TimeAmount = .zero) throws -> TimeAmount {
+        let text = try single(name, values)
+        let units: [(String, Double)] = [("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
+        var amount: TimeAmount? = nil
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            if let number = Double(text.dropLast(suffix.count)), number >= 0, number.isFinite {
+                amount = .nanoseconds(Int64(number * scale))
+            }
+            break
+        }
+        if amount == nil, let number = Double(text), number >= 0, number.isFinite {
+            amount = .nanoseconds(Int64(number * 1e9))
+        }
+        guard let amount, amount >= minimum else {
+            throw ConfigurationError(setting: name, reason: "'\(text)' is not a duration like 1500ms, 2s or 1m"
+                + (minimum > .zero ? " of at least \(minimum)" : ""))
+        }
+        return amount
+    }
+
+    /// A size in bytes: `16MiB`, `512KiB`, `1048576`.
+    static func bytes(_ name: String, _ values: [String]) throws -> Int {
+        let text = try single(name, values)
+        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            if let number = Int(text.dropLast(suffix.count)), number >= 0 { return number * scale }
+            break
+        }
+        if let number = Int(text), number >= 0 { return number }
+        throw ConfigurationError(setting: name, reason: "'\(text)' is not a size like 16MiB, 512KiB or 1048576")
+    }
+
+    static func seconds(_ name: String, _ values: [String], maximum: Int = Int(Int32.max)) throws -> UInt32 {
+        UInt32(try integer(name, values, in: 0...maximum))
+    }
+
+    static func addresses(_ name: String, _ values: [String]) throws -> [UpstreamAddress] {
+        try values.flatMap { $0.split(separator: ",").map { String($0).trimmingSpaces } }.filter { !$0.isEmpty }.map {
+            guard let address = UpstreamAddress(parsing: $0) else {
+                throw ConfigurationError(setting: name, reason: "'\($0)' is not ADDRESS or ADDRESS:PORT with a numeric IPv4/IPv6 address")
+            }
+            return address
+        }
+    }
+
+    /// The settings, in the order `--help` and docs/configuration.md list them.
+    public static let settings: [Setting] = [
+        Setting(name: "upstream", repeatable: true, defaultValue: "nameservers of --resolv-conf",
+            help: "Upstream DNS server, ADDRESS[:PORT]; repeat (or comma-separate) for several, tried in order") { c, v in
+            c.upstreams = try addresses("upstream", v)
+        },
+        Setting(name: "dns-listen", repeatable: true, defaultValue: "127.0.0.1:53,[::1]:53",
+            help: "Address to answer DNS on, UDP and TCP; repeat for several") { c, v in
+            c.dnsListen = try addresses("dns-listen", v)
+            c.dnsListenIsDefault = false
+            if c.dnsListen.isEmpty { throw ConfigurationError(setting: "dns-listen", reason: "needs at least one address") }
+        },
+        Setting(name: "resolv-conf", repeatable: false, defaultValue: "/etc/resolv.conf",
+            help: "resolv.conf to take upstreams from when --upstream is not given") { c, v in
+            c.resolvConf = try single("resolv-conf", v)
+        },
+        Setting(name: "log-level", repeatable: false, defaultValue: "info",
+            help: "trace, debug, info, notice, warning, error or critical") { c, v in
+            let text = try single("log-level", v)
+            guard let level = Logger.Level(rawValue: text.lowercased()) else {
+                throw ConfigurationError(setting: "log-level", reason: "'\(text)' is not one of trace, debug, info, notice, warning, error, critical")
+            }
+            c.logLevel = level
+        },
+        Setting(name: "threads", repeatable: false, defaultValue: "0 (one per core)",
+            help: "Event-loop threads") { c, v in
+            c.threads = try integer("threads", v, in: 0...256)
+        },
+        Setting(name: "cache-size", repeatable: false, defaultValue: "16MiB",
+            help: "Memory budget for cached answers (wire data plus per-record metadata)") { c, v in
+            c.cache.maximumBytes = try bytes("cache-size", v)
+            if c.cache.maximumBytes < 64 << 10 { throw ConfigurationError(setting: "cache-size", reason: "must be at least 64KiB") }
+        },
+        Setting(name: "negative-cache-size", repeatable: false, defaultValue: "4MiB",
+            help: "Part of the budget NXDOMAIN/NODATA entries may use") { c, v in
+            c.cache.maximumNegativeBytes = try bytes("negative-cache-size", v)
+        },
+        Setting(name: "min-ttl", repeatable: false, defaultValue: "0",
+            help: "Lowest TTL stored, seconds (0: short TTLs are never inflated)") { c, v in
+            c.cache.ttl.minimumTTL = try seconds("min-ttl", v, maximum: 86400)
+        },
+        Setting(name: "max-ttl", repeatable: false, defaultValue: "86400",
+            help: "Highest TTL stored, seconds") { c, v in
+            c.cache.ttl.maximumTTL = try seconds("max-ttl", v)
+        },
+        Setting(name: "max-negative-ttl", repeatable: false, defaultValue: "900",
+            help: "Highest negative-caching TTL, seconds (RFC 2308)") { c, v in
+            c.cache.ttl.maximumNegativeTTL = try seconds("max-negative-ttl", v)
+        },
+        Setting(name: "shuffle", repeatable: false, defaultValue: "on",
+            help: "Shuffle A/AAAA records in every answer") { c, v in
+            c.cache.shuffle = try boolean("shuffle", v)
+        },
+        Setting(name: "prefetch", repeatable: false, defaultValue: "on",
+            help: "Refresh an entry hit in the last 10% of its TTL") { c, v in
+            c.cache.prefetchFraction = try boolean("prefetch", v) ? 0.1 : 0
+        },
+        Setting(name: "serve-stale", repeatable: false, defaultValue: "86400",
+            help: "How long past expiry an answer may be served when the upstream fails, seconds (0: off)") { c, v in
+            c.cache.maximumStaleAge = try seconds("serve-stale", v)
+        },
+        Setting(name: "stale-answer-timeout", repeatable: false, defaultValue: "1800ms",
+            help: "How long a client waits for the upstream before stale data is served") { c, v in
+            c.cache.staleAnswerTimeout = UInt64(try duration("stale-answer-timeout", v, minimum: .milliseconds(1)).nanoseconds)
+        },
+        Setting(name: "upstream-policy", repeatable: false, defaultValue: "sequential",
+            help: "sequential, random or round-robin") { c, v in
+            let text = try single("upstream-policy", v)
+            guard let policy = UpstreamPolicy(rawValue: text) else {
+                throw ConfigurationError(setting: "upstream-policy", reason: "'\(text)' is not sequential, random or round-robin")
+            }
+            c.upstreamPolicy = policy
+        },
+        Setting(name: "force-tcp", repeatable: false, defaultValue: "off",
+            help: "Send every upstream query over persistent, pipelined TCP") { c, v in
+            c.forceTCP = try boolean("force-tcp", v)
+        },
+        Setting(name: "upstream-timeout", repeatable: false, defaultValue: "1500ms",
+            help: "How long one upstream try waits") { c, v in
+            c.upstreamTimeout = try duration("upstream-timeout", v, minimum: .milliseconds(1))
+        },
+        Setting(name: "upstream-deadline", repeatable: false, defaultValue: "3500ms",
+            help: "The most a query waits for the upstreams, all tries together") { c, v in
+            c.upstreamDeadline = try duration("upstream-deadline", v, minimum: .milliseconds(1))
+        },
+        Setting(name: "upstream-tcp-connections", repeatable: false, defaultValue: "2",
+            help: "TCP connections per upstream at most") { c, v in
+            c.upstreamTCPConnections = try integer("upstream-tcp-connections", v, in: 1...64)
+        },
+        Setting(name: "max-udp-size", repeatable: false, defaultValue: "1232",
+            help: "Largest UDP reply sent, whatever a client advertises") { c, v in
+            c.maximumUDPResponseSize = try integer("max-udp-size", v, in: 512...65535)
+        },
+        Setting(name: "tcp-idle-timeout", repeatable: false, defaultValue: "10s",
+            help: "Close a client TCP connection idle this long") { c, v in
+            c.tcpIdleTimeout = try duration("tcp-idle-timeout", v, minimum: .milliseconds(1))
+        },
+        Setting(name: "tcp-max-connections", repeatable: false, defaultValue: "4096",
+            help: "Client TCP connections open at once at most") { c, v in
+            c.maximumTCPConnections = try integer("tcp-max-connections", v, in: 1...1_000_000)
+        },
+    ]
+
+    /// Builds the configuration from flags (name -> values, in order given) and the environment; a flag wins.
+    public static func resolve(flags: [String: [String]], environment: [String: String]) throws -> SidecacheConfiguration {
+        var configuration = SidecacheConfiguration()
+        let known = Set(settings.map(\.name))
+        for name in flags.keys where !known.contains(name) {
+            throw ConfigurationError(setting: name, reason: "unknown setting (see `sidecache serve --help`)")
+        }
+        for setting in settings {
+            if let values = flags[setting.name] {
+                if !setting.repeatable && values.count > 1 {
+                    throw ConfigurationError(setting: setting.name, reason: "given \(values.count) times; it takes one value")
+                }
+                try setting.apply(&configuration, values)
+            } else if let value = environment[setting.environmentVariable] {
+                try setting.apply(&configuration, setting.repeatable ? [value] : [value.trimmingSpaces])
+            }
+        }
+        if configuration.upstreamDeadline < configuration.upstreamTimeout {
+            throw ConfigurationError(setting: "upstream-deadline", reason: "must be at least --upstream-timeout")
+        }
+        if configuration.cache.maximumNegativeBytes > configuration.cache.maximumBytes {
+            throw ConfigurationError(setting: "negative-cache-size", reason: "must not exceed --cache-size")
+        }
+        if configuration.cache.ttl.minimumTTL > configuration.cache.ttl.maximumTTL {
+            throw ConfigurationError(setting: "min-ttl", reason: "must not exceed --max-ttl")
+        }
+        return configuration
+    }
+
+    /// Splits `--name value` / `--name=value` arguments into a flag table.
+    public static func parseFlags(_ arguments: [String]) throws -> [String: [String]] {
+        var flags: [String: [String]] = [:]
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            guard argument.hasPrefix("--"), argument.count > 2 else {
+                throw ConfigurationError(setting: argument, reason: "expected --setting VALUE")
+            }
+            let body = argument.dropFirst(2)
+            if let equals = body.firstIndex(of: "=") {
+                flags[String(body[..<equals]), default: []].append(String(body[body.index(after: equals)...]))
+                index += 1
+            } else {
+                guard index + 1 < arguments.count else {
+                    throw ConfigurationError(setting: String(body), reason: "needs a value")
+                }
+                flags[String(body), default: []].append(arguments[index + 1])
+                index += 2
+            }
+        }
+        return flags
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
+}
