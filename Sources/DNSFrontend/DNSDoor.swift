@@ -176,9 +176,9 @@ public final class DNSDoor: Service, Sendable {
     // MARK: - Shared request path
 
     /// Handles one query message. Returns the reply to send now, or nil when the reply comes later (a miss,
-    /// delivered through `later`) or never (dropped).
+    /// delivered through `later`) or never (dropped). Over UDP the reply is cut to what the client accepts.
     func handle(
-        _ bytes: UnsafeRawBufferPointer, limit: Int?, later: @escaping @Sendable ([UInt8]) -> Void
+        _ bytes: UnsafeRawBufferPointer, overUDP: Bool, later: @escaping @Sendable ([UInt8]) -> Void
     ) -> [UInt8]? {
         switch DNSRequestParser.parse(bytes) {
         case .drop:
@@ -188,6 +188,7 @@ public final class DNSDoor: Service, Sendable {
             statistics.bump(statistics.rejected)
             return reply
         case .lookup(let request):
+            let limit = overUDP ? request.udpLimit(configuration.maximumUDPResponseSize) : nil
             if let loopGuard, loopGuard.isProbe(request.key) {
                 // Our own loop probe came back to us: the upstream forwards to us. Never forward it again.
                 loopGuard.markDetected()

@@ -17,8 +17,7 @@ final class UDPDoorHandler: ChannelInboundHandler, @unchecked Sendable {
         let channel = context.channel
         door.statistics.bump(door.statistics.udpQueries)
         let immediate = envelope.data.withUnsafeReadableBytes { bytes in
-            // The limit is decided per request once it is parsed; `handle` applies it.
-            door.handle(bytes, limit: .max) { reply in
+            door.handle(bytes, overUDP: true) { reply in
                 // A miss answered later, from the door's task: write and flush through the channel.
                 let buffer = channel.allocator.buffer(bytes: reply)
                 channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buffer), promise: nil)
@@ -75,7 +74,7 @@ final class TCPDoorHandler: ChannelInboundHandler, @unchecked Sendable {
         let channel = context.channel
         door.statistics.bump(door.statistics.tcpQueries)
         let immediate = message.withUnsafeReadableBytes { bytes in
-            door.handle(bytes, limit: nil) { reply in
+            door.handle(bytes, overUDP: false) { reply in
                 var buffer = channel.allocator.buffer(capacity: reply.count + 2)
                 buffer.writeLengthPrefixedDNSMessage(reply)
                 channel.writeAndFlush(buffer, promise: nil)
