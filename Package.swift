@@ -67,7 +67,11 @@ let package = Package(
             ]
         ),
         // Benchmarks of the hot paths (swift run -c release sidecache-bench).
-        .executableTarget(name: "sidecache-bench", dependencies: ["DNSWire", "DNSCache"], path: "bench/Sources/sidecache-bench"),
+        .executableTarget(
+            name: "sidecache-bench", dependencies: ["DNSWire", "DNSCache", "CHeapStatistics"],
+            path: "bench/Sources/sidecache-bench"),
+        // glibc's allocator statistics for the memory benchmark (mallinfo2 is not in Swift's Glibc module).
+        .target(name: "CHeapStatistics", path: "bench/Sources/CHeapStatistics"),
 
         // Shared by the test targets: manual clock, scripted upstream, message builders, process helpers.
         .target(name: "TestSupport", dependencies: ["DNSWire", "DNSCache"]),

@@ -33,7 +33,8 @@ public final class CacheEntry: Sendable {
 
     init(reply: ClassifiedReply, now: Nanoseconds, configuration: CacheConfiguration) {
         // A message we just built always encodes and scans; if not, store an empty SERVFAIL rather than trap.
-        var wire = (try? reply.message.encode()) ?? []
+        // Copied out of the encoder's 512-octet scratch capacity: an entry keeps only the bytes it uses.
+        var wire = (try? reply.message.encode()).map(Self.exactCopy) ?? []
         let layout = (try? DNSMessageLayout(scanning: wire)) ?? nil
         if layout == nil { wire = [] }
         self.wire = wire
@@ -81,6 +82,14 @@ public final class CacheEntry: Sendable {
         }
     }
 
+    /// A copy whose capacity is its count.
+    static func exactCopy(_ bytes: [UInt8]) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: bytes.count) { buffer, count in
+            _ = buffer.initialize(from: bytes)
+            count = bytes.count
+        }
+    }
+
     /// Compares two owner names as stored, following pointers: records of one RRset written by our encoder share
     /// a pointer, so the common case is equal offsets.
     private static func sameOwner(_ wire: [UInt8], _ a: Int, _ b: Int) -> Bool {
@@ -93,6 +102,8 @@ public final class CacheEntry: Sendable {
     public var cost: Int { wire.count + ttlSlots.count * 8 + shuffleGroups.reduce(0) { $0 + $1.rdataOffsets.count * 4 } }
 
     public func isFresh(at now: Nanoseconds) -> Bool { now < expiry }
+    /// True when rendering reorders something, so a random seed is needed.
+    var needsShuffle: Bool { !shuffleGroups.isEmpty }
     public func isServableStale(at now: Nanoseconds) -> Bool { now >= expiry && now < staleUntil }
 
     /// A copy of the answer for one client: its ID and RD bit, TTLs counted down to `now` (or the stale TTL),

@@ -7,14 +7,15 @@ import DNSWire
 /// then entries past expiry, then entries whose reference bit is clear (a hit sets the bit; the hand clears it as it
 /// passes). Positive and negative entries have separate rings and budgets.
 struct CacheShard: ~Copyable {
+    /// Laid out largest field first so a table slot is 24 octets (the memory budget per entry is tight).
     struct Node {
         var entry: CacheEntry
-        var referenced: Bool
-        var ringIndex: Int
-        /// A refresh of this entry is in flight or was tried (one prefetch per stored entry).
-        var prefetchStarted: Bool
         /// While stale and before this instant, serve stale without asking the upstream (RFC 8767 failure recheck).
         var staleRecheckAfter: Nanoseconds
+        var ringIndex: Int32
+        var referenced: Bool
+        /// A refresh of this entry is in flight or was tried (one prefetch per stored entry).
+        var prefetchStarted: Bool
     }
 
     struct Ring {
@@ -28,6 +29,14 @@ struct CacheShard: ~Copyable {
     var negative = Ring()
     var flights: [CacheKey: Flight] = [:]
     var failures: [CacheKey: Nanoseconds] = [:]
+    /// Fresh hits served from this shard (counted under the lock: no shared cache line on the hit path).
+    var hits = 0
+    /// Seeds for the shuffles of this shard's answers.
+    var random: SplitMix64
+
+    init(seed: UInt64) {
+        random = SplitMix64(seed: seed)
+    }
 
     var count: Int { table.count }
     var bytes: Int { positive.bytes + negative.bytes }
@@ -64,7 +73,7 @@ struct CacheShard: ~Copyable {
             positive.bytes += cost
         }
         table[key] = Node(
-            entry: entry, referenced: false, ringIndex: index, prefetchStarted: false, staleRecheckAfter: 0)
+            entry: entry, staleRecheckAfter: 0, ringIndex: Int32(index), referenced: false, prefetchStarted: false)
         return evicted
     }
 
@@ -74,9 +83,9 @@ struct CacheShard: ~Copyable {
         guard let node = table.removeValue(forKey: key) else { return false }
         let cost = Self.cost(of: key, node.entry)
         if node.entry.replyClass.isNegative {
-            Self.removeFromRing(&negative, at: node.ringIndex, cost: cost, table: &table)
+            Self.removeFromRing(&negative, at: Int(node.ringIndex), cost: cost, table: &table)
         } else {
-            Self.removeFromRing(&positive, at: node.ringIndex, cost: cost, table: &table)
+            Self.removeFromRing(&positive, at: Int(node.ringIndex), cost: cost, table: &table)
         }
         return true
     }
@@ -86,7 +95,7 @@ struct CacheShard: ~Copyable {
         if index != last {
             let moved = ring.keys[last]
             ring.keys[index] = moved
-            table[moved]?.ringIndex = index
+            table[moved]?.ringIndex = Int32(index)
         }
         ring.keys.removeLast()
         ring.bytes -= cost

@@ -2,7 +2,6 @@ import Synchronization
 
 /// Counters of the engine, updated with relaxed atomics on the hot path. Metrics and `sidecache stats` read them.
 public final class CacheStatistics: Sendable {
-    public let hits = Atomic<Int>(0)
     public let misses = Atomic<Int>(0)
     public let staleServed = Atomic<Int>(0)
     public let prefetches = Atomic<Int>(0)

@@ -14,11 +14,11 @@ public final class ResponseCache: Sendable {
     let upstream: any Upstream
 
     private final class ShardBox: Sendable {
-        let state = Mutex(CacheShard())
+        let state: Mutex<CacheShard>
+        init(seed: UInt64) { state = Mutex(CacheShard(seed: seed)) }
     }
     private let shards: [ShardBox]
     private let inFlight = Atomic<Int>(0)
-    private let shuffleSeed: Atomic<UInt64>
     private let jobs: AsyncStream<@Sendable () async -> Void>
     private let jobSink: AsyncStream<@Sendable () async -> Void>.Continuation
 
@@ -31,8 +31,8 @@ public final class ResponseCache: Sendable {
         self.configuration = configuration
         self.upstream = upstream
         self.clock = clock
-        self.shuffleSeed = Atomic(seed)
-        self.shards = (0..<max(1, configuration.shardCount)).map { _ in ShardBox() }
+        var seeds = SplitMix64(seed: seed)
+        self.shards = (0..<max(1, configuration.shardCount)).map { _ in ShardBox(seed: seeds.next()) }
         (jobs, jobSink) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
     }
 
@@ -72,11 +72,12 @@ public final class ResponseCache: Sendable {
     public func cachedAnswer(for key: CacheKey, id: UInt16, recursionDesired: Bool) -> CacheAnswer? {
         let now = clock.now
         let box = shard(for: key)
-        let found: (CacheEntry, Bool)? = box.state.withLock { shard in
+        let found: (CacheEntry, Bool, UInt64)? = box.state.withLock { shard in
             guard let index = shard.table.index(forKey: key) else { return nil }
             let entry = shard.table.values[index].entry
             guard entry.isFresh(at: now) else { return nil }
             shard.table.values[index].referenced = true
+            shard.hits &+= 1
             var prefetch = false
             if now >= entry.prefetchAt && !shard.table.values[index].prefetchStarted && shard.flights[key] == nil {
                 shard.table.values[index].prefetchStarted = true
@@ -85,12 +86,11 @@ public final class ResponseCache: Sendable {
                 startFetch(key, flight: flight, staleTimer: false)
                 prefetch = true
             }
-            return (entry, prefetch)
+            return (entry, prefetch, entry.needsShuffle ? shard.random.next() : 0)
         }
-        guard let (entry, prefetch) = found else { return nil }
-        statistics.bump(statistics.hits)
+        guard let (entry, prefetch, seed) = found else { return nil }
         if prefetch { statistics.bump(statistics.prefetches) }
-        return render(entry, id: id, recursionDesired: recursionDesired, now: now, stale: false, source: .hit)
+        return render(entry, id: id, recursionDesired: recursionDesired, now: now, stale: false, source: .hit, seed: seed)
     }
 
     /// Answers from the cache or, on a miss, from the upstream: one upstream query per key however many callers
@@ -109,7 +109,8 @@ public final class ResponseCache: Sendable {
         switch resolution {
         case .entry(let entry, let stale, let source):
             if stale { statistics.bump(statistics.staleServed) }
-            return render(entry, id: id, recursionDesired: recursionDesired, now: now, stale: stale, source: source)
+            return render(
+                entry, id: id, recursionDesired: recursionDesired, now: now, stale: stale, source: source, key: key)
         case .failure(let source):
             return CacheAnswer.serverFailure(for: key, id: id, recursionDesired: recursionDesired, source: source)
         }
@@ -156,11 +157,16 @@ public final class ResponseCache: Sendable {
         return nil
     }
 
+    /// Renders an entry for one caller. `seed` feeds the shuffle; nil draws one from the key's shard.
     private func render(
         _ entry: CacheEntry, id: UInt16, recursionDesired: Bool, now: Nanoseconds, stale: Bool,
-        source: CacheAnswer.Source
+        source: CacheAnswer.Source, seed: UInt64? = nil, key: CacheKey? = nil
     ) -> CacheAnswer {
-        var rng = SplitMix64(seed: shuffleSeed.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue)
+        var seedValue = seed ?? 0
+        if seed == nil, entry.needsShuffle, let key {
+            seedValue = shard(for: key).state.withLock { $0.random.next() }
+        }
+        var rng = SplitMix64(seed: seedValue)
         let wire = entry.render(id: id, recursionDesired: recursionDesired, now: now, stale: stale, using: &rng)
         return CacheAnswer(wire: wire, source: source, replyClass: entry.replyClass)
     }
@@ -314,8 +320,10 @@ public final class ResponseCache: Sendable {
         var entries = 0
         var bytes = 0
         var negativeBytes = 0
+        var hits = 0
         for box in shards {
             box.state.withLock { shard in
+                hits += shard.hits
                 entries += shard.count
                 bytes += shard.bytes
                 negativeBytes += shard.negative.bytes
@@ -323,7 +331,7 @@ public final class ResponseCache: Sendable {
         }
         let s = statistics
         return CacheStatistics.Snapshot(
-            hits: s.hits.load(ordering: .relaxed), misses: s.misses.load(ordering: .relaxed),
+            hits: hits, misses: s.misses.load(ordering: .relaxed),
             staleServed: s.staleServed.load(ordering: .relaxed), prefetches: s.prefetches.load(ordering: .relaxed),
             coalesced: s.coalesced.load(ordering: .relaxed), evictions: s.evictions.load(ordering: .relaxed),
             upstreamQueries: s.upstreamQueries.load(ordering: .relaxed),

@@ -1,1 +1,174 @@
-print(1)
+// Micro-benchmarks of the hot paths: `swift run -c release sidecache-bench [codec|cache|all] [iterations]`.
+// bench/micro.sh runs them and counts allocations with valgrind.
+import CHeapStatistics
+import DNSCache
+import DNSWire
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func nowSeconds() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+}
+
+/// A typical answer: www.example.test A with three addresses, as Knot DNS sends it.
+let threeA: [UInt8] = {
+    var header = DNSHeader(id: 0x1234, flags: 0x8500)
+    header.recursionDesired = true
+    let name = try! DNSName("www.example.test")
+    let message = DNSMessage(
+        header: header, questions: [DNSQuestion(name: name, type: .a)],
+        answers: (1...3).map { .a(name, IPv4Bytes(192, 0, 2, UInt8($0)), ttl: 300) })
+    return try! message.encode()
+}()
+
+@inline(never)
+func blackHole<T>(_ value: T) { withExtendedLifetime(value) {} }
+
+func benchCodec(iterations: Int) {
+    var checksum = 0
+    var start = nowSeconds()
+    for _ in 0..<iterations {
+        let message = try! DNSMessage(decoding: threeA)
+        checksum &+= message.answers.count
+    }
+    let decodeRate = Double(iterations) / (nowSeconds() - start)
+
+    let message = try! DNSMessage(decoding: threeA)
+    start = nowSeconds()
+    for _ in 0..<iterations {
+        let bytes = try! message.encode()
+        checksum &+= bytes.count
+    }
+    let encodeRate = Double(iterations) / (nowSeconds() - start)
+
+    start = nowSeconds()
+    for _ in 0..<iterations {
+        let decoded = try! DNSMessage(decoding: threeA)
+        let bytes = try! decoded.encode()
+        checksum &+= bytes.count
+    }
+    let roundTripRate = Double(iterations) / (nowSeconds() - start)
+
+    start = nowSeconds()
+    threeA.withUnsafeBytes { buffer in
+        for _ in 0..<iterations {
+            let view = try! DNSQueryView(buffer)
+            checksum &+= Int(view.type.rawValue)
+        }
+    }
+    let viewRate = Double(iterations) / (nowSeconds() - start)
+    blackHole(checksum)
+    print("codec: 3-answer A response, \(threeA.count) octets, \(iterations) iterations, one core")
+    print(String(format: "  decode (DNSMessage)            %12.0f msgs/s", decodeRate))
+    print(String(format: "  encode (with compression)      %12.0f msgs/s", encodeRate))
+    print(String(format: "  decode+encode                  %12.0f msgs/s", roundTripRate))
+    print(String(format: "  header+question (DNSQueryView) %12.0f msgs/s", viewRate))
+}
+
+/// Answers every question with one A record, TTL 3600.
+struct SyntheticUpstream: Upstream {
+    func resolve(_ key: CacheKey) async -> UpstreamResult {
+        var header = DNSHeader(id: 1)
+        header.isResponse = true
+        header.recursionAvailable = true
+        let name = try! DNSName(wire: key.name)
+        let last = key.name.count > 3 ? key.name[key.name.count - 2] : 1
+        return .response(
+            DNSMessage(
+                header: header, questions: [key.question], answers: [.a(name, IPv4Bytes(10, 0, 0, last), ttl: 3600)]))
+    }
+}
+
+func benchCache(iterations: Int, keys keyCount: Int) async {
+    let cache = ResponseCache(upstream: SyntheticUpstream())
+    let keys = (0..<keyCount).map { CacheKey(name: try! DNSName("host-\($0).svc.cluster.local"), type: .a) }
+    await withTaskGroup(of: Void.self) { group in
+        group.addTask { await cache.run() }
+        for key in keys { _ = await cache.answer(for: key, id: 1, recursionDesired: true) }
+        group.cancelAll()
+    }
+    let snapshot = cache.snapshot()
+    print("cache: \(snapshot.entries) entries of one A record, \(snapshot.bytes) bytes charged")
+
+    for threads in [1, 2] {
+        let perThread = iterations / threads
+        let start = nowSeconds()
+        let total = await withTaskGroup(of: Int.self) { group in
+            for t in 0..<threads {
+                group.addTask {
+                    var hits = 0
+                    var index = t * 7919
+                    for _ in 0..<perThread {
+                        index = (index &+ 1) % keys.count
+                        if cache.cachedAnswer(for: keys[index], id: UInt16(truncatingIfNeeded: index), recursionDesired: true) != nil {
+                            hits += 1
+                        }
+                    }
+                    return hits
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        let elapsed = nowSeconds() - start
+        print(String(format: "  hits, %d thread(s), %d keys: %12.0f hits/s (%d hits)", threads, keys.count,
+            Double(total) / elapsed, total))
+    }
+    // Keys built from a received packet, as the DNS door does, then the hit.
+    let query = try! DNSMessage.query(id: 7, name: DNSName("host-42.svc.cluster.local"), type: .a).encode()
+    let start = nowSeconds()
+    var found = 0
+    query.withUnsafeBytes { buffer in
+        for _ in 0..<iterations {
+            let view = try! DNSQueryView(buffer)
+            let key = CacheKey(
+                nameBytes: UnsafeRawBufferPointer(rebasing: buffer[view.nameRange]), type: view.type, class: view.class,
+                dnssecOK: false, checkingDisabled: false)
+            if cache.cachedAnswer(for: key, id: view.header.id, recursionDesired: true) != nil { found += 1 }
+        }
+    }
+    print(String(format: "  parse+key+hit from a packet, 1 thread:  %12.0f /s", Double(found) / (nowSeconds() - start)))
+}
+
+func benchEntryMemory(count: Int) async {
+    // Bytes of heap per cached one-A-record entry: glibc's bytes-in-use before and after, and RSS growth.
+    let cache = ResponseCache(
+        configuration: CacheConfiguration(maximumBytes: 1 << 30, maximumNegativeBytes: 1 << 20),
+        upstream: SyntheticUpstream())
+    let keys = (0..<count).map { CacheKey(name: try! DNSName("host-\($0).svc.cluster.local"), type: .a) }
+    let before = residentBytes()
+    let heapBefore = sidecache_heap_in_use()
+    await withTaskGroup(of: Void.self) { group in
+        group.addTask { await cache.run() }
+        for key in keys { _ = await cache.answer(for: key, id: 1, recursionDesired: true) }
+        group.cancelAll()
+    }
+    let after = residentBytes()
+    let heapAfter = sidecache_heap_in_use()
+    let snapshot = cache.snapshot()
+    let wire = snapshot.bytes / max(1, snapshot.entries)
+    cache.flush()
+    let heapFlushed = sidecache_heap_in_use()
+    print("  heap after flush: \((Int(heapFlushed) - Int(heapBefore)) / count) bytes per former entry remain outside the entries")
+    let perEntry = Double(Int(heapAfter) - Int(heapFlushed)) / Double(count)
+    print(String(format: "memory: %d entries, %.0f heap bytes per entry, of which wire data+key %d: overhead %.0f bytes (RSS growth %.0f bytes per entry)",
+        count, perEntry, wire, perEntry - Double(wire), Double(after - before) / Double(count)))
+}
+
+let arguments = CommandLine.arguments
+let mode = arguments.count > 1 ? arguments[1] : "all"
+let iterations = arguments.count > 2 ? Int(arguments[2]) ?? 2_000_000 : 2_000_000
+if mode == "codec" || mode == "all" { benchCodec(iterations: iterations) }
+if mode == "cache" || mode == "all" { await benchCache(iterations: iterations, keys: 10_000) }
+if mode == "memory" || mode == "all" { await benchEntryMemory(count: 100_000) }
+
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    return (Int(fields.count > 1 ? fields[1] : "0") ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
