@@ -106,37 +106,50 @@ public final class CacheEntry: Sendable {
     var needsShuffle: Bool { !shuffleGroups.isEmpty }
     public func isServableStale(at now: Nanoseconds) -> Bool { now >= expiry && now < staleUntil }
 
+    /// The length of a rendered answer.
+    public var count: Int { wire.count }
+
     /// A copy of the answer for one client: its ID and RD bit, TTLs counted down to `now` (or the stale TTL),
     /// every A/AAAA RRset in a fresh order (Fisher-Yates).
     public func render<R: RandomNumberGenerator>(
         id: UInt16, recursionDesired: Bool, now: Nanoseconds, stale: Bool, using rng: inout R
     ) -> [UInt8] {
-        var out = wire
-        guard !out.isEmpty else { return out }
-        out.withUnsafeMutableBytes { buffer in
-            DNSWirePatch.setID(id, in: buffer)
-            if recursionDesired { buffer[2] |= 0x01 } else { buffer[2] &= ~0x01 }
-            for slot in ttlSlots {
-                let offset = Int(slot >> 32)
-                let ttl: UInt32
-                if stale {
-                    ttl = Self.staleTTL
-                } else {
-                    let expiry = storedAt + Nanoseconds(UInt32(truncatingIfNeeded: slot)) * .second
-                    ttl = TTLPolicy.remainingTTL(expiry: expiry, now: now)
-                }
-                DNSWirePatch.setTTL(ttl, at: offset, in: buffer)
+        [UInt8](unsafeUninitializedCapacity: wire.count) { buffer, count in
+            render(into: UnsafeMutableRawBufferPointer(buffer), id: id, recursionDesired: recursionDesired, now: now,
+                stale: stale, using: &rng)
+            count = wire.count
+        }
+    }
+
+    /// Renders into memory the caller owns (`count` octets), so a front door can write straight into its send
+    /// buffer: one copy of the stored bytes, then patches in place.
+    public func render<R: RandomNumberGenerator>(
+        into buffer: UnsafeMutableRawBufferPointer, id: UInt16, recursionDesired: Bool, now: Nanoseconds,
+        stale: Bool, using rng: inout R
+    ) {
+        guard !wire.isEmpty else { return }
+        precondition(buffer.count >= wire.count)
+        wire.withUnsafeBytes { stored in buffer.baseAddress!.copyMemory(from: stored.baseAddress!, byteCount: stored.count) }
+        DNSWirePatch.setID(id, in: buffer)
+        if recursionDesired { buffer[2] |= 0x01 } else { buffer[2] &= ~0x01 }
+        for slot in ttlSlots {
+            let ttl: UInt32
+            if stale {
+                ttl = Self.staleTTL
+            } else {
+                let expiry = storedAt + Nanoseconds(UInt32(truncatingIfNeeded: slot)) * .second
+                ttl = TTLPolicy.remainingTTL(expiry: expiry, now: now)
             }
-            for group in shuffleGroups {
-                var i = group.rdataOffsets.count - 1
-                while i > 0 {
-                    let j = Int.random(in: 0...i, using: &rng)
-                    DNSWirePatch.swapBytes(
-                        Int(group.rdataOffsets[i]), Int(group.rdataOffsets[j]), length: group.length, in: buffer)
-                    i -= 1
-                }
+            DNSWirePatch.setTTL(ttl, at: Int(slot >> 32), in: buffer)
+        }
+        for group in shuffleGroups {
+            var i = group.rdataOffsets.count - 1
+            while i > 0 {
+                let j = Int.random(in: 0...i, using: &rng)
+                DNSWirePatch.swapBytes(
+                    Int(group.rdataOffsets[i]), Int(group.rdataOffsets[j]), length: group.length, in: buffer)
+                i -= 1
             }
         }
-        return out
     }
 }

@@ -28,7 +28,14 @@ struct CacheShard: ~Copyable {
     var positive = Ring()
     var negative = Ring()
     var flights: [CacheKey: Flight] = [:]
-    var failures: [CacheKey: Nanoseconds] = [:]
+    var failures: [CacheKey: FailureMark] = [:]
+
+    /// A key whose upstream query just failed: until `until`, callers get `answer` (the upstream's own SERVFAIL or
+    /// REFUSED) or, after a timeout, SERVFAIL, without asking again.
+    struct FailureMark {
+        var until: Nanoseconds
+        var answer: CacheEntry?
+    }
     /// Fresh hits served from this shard (counted under the lock: no shared cache line on the hit path).
     var hits = 0
     /// Seeds for the shuffles of this shard's answers.
@@ -128,7 +135,7 @@ struct CacheShard: ~Copyable {
     mutating func purge(now: Nanoseconds) -> Int {
         let dead = table.filter { now >= $0.value.entry.staleUntil }.map(\.key)
         for key in dead { remove(key) }
-        failures = failures.filter { $0.value > now }
+        failures = failures.filter { $0.value.until > now }
         return dead.count
     }
 }

@@ -67,9 +67,23 @@ public final class ResponseCache: Sendable {
 
     // MARK: - Serving
 
-    /// Answers from the cache alone: a fresh entry rendered for this caller, or nil on a miss.
+    /// A fresh entry found for a key, with what rendering it needs.
+    public struct Hit: Sendable {
+        public let entry: CacheEntry
+        public let now: Nanoseconds
+        /// Seeds this caller's shuffle.
+        public let seed: UInt64
+
+        /// Renders the answer into `buffer` (at least `entry.count` octets).
+        public func render(into buffer: UnsafeMutableRawBufferPointer, id: UInt16, recursionDesired: Bool) {
+            var rng = SplitMix64(seed: seed)
+            entry.render(into: buffer, id: id, recursionDesired: recursionDesired, now: now, stale: false, using: &rng)
+        }
+    }
+
+    /// The hit path: a fresh entry for `key`, or nil on a miss. One shard lock, one table probe.
     /// A hit in the last part of the TTL starts one background refresh (prefetch).
-    public func cachedAnswer(for key: CacheKey, id: UInt16, recursionDesired: Bool) -> CacheAnswer? {
+    public func freshHit(for key: CacheKey) -> Hit? {
         let now = clock.now
         let box = shard(for: key)
         let found: (CacheEntry, Bool, UInt64)? = box.state.withLock { shard in
@@ -90,7 +104,14 @@ public final class ResponseCache: Sendable {
         }
         guard let (entry, prefetch, seed) = found else { return nil }
         if prefetch { statistics.bump(statistics.prefetches) }
-        return render(entry, id: id, recursionDesired: recursionDesired, now: now, stale: false, source: .hit, seed: seed)
+        return Hit(entry: entry, now: now, seed: seed)
+    }
+
+    /// Answers from the cache alone: a fresh entry rendered for this caller, or nil on a miss.
+    public func cachedAnswer(for key: CacheKey, id: UInt16, recursionDesired: Bool) -> CacheAnswer? {
+        guard let hit = freshHit(for: key) else { return nil }
+        return render(hit.entry, id: id, recursionDesired: recursionDesired, now: hit.now, stale: false, source: .hit,
+            seed: hit.seed)
     }
 
     /// Answers from the cache or, on a miss, from the upstream: one upstream query per key however many callers
@@ -142,8 +163,10 @@ public final class ResponseCache: Sendable {
             statistics.bump(statistics.coalesced)
             return nil
         }
-        if let until = shard.failures[key], until > now {
+        if let mark = shard.failures[key], mark.until > now {
+            // Within the backoff: the same answer the upstream gave (SERVFAIL, REFUSED), or SERVFAIL for a timeout.
             statistics.bump(statistics.failureBackoffs)
+            if let answer = mark.answer { return .entry(answer, stale: false, source: .failureBackoff) }
             return .failure(.failureBackoff)
         }
         guard inFlight.load(ordering: .relaxed) < configuration.maximumInFlight else {
@@ -256,13 +279,15 @@ public final class ResponseCache: Sendable {
                 return (waiters, .entry(node.entry, stale: true, source: .stale))
             }
             if !flight.isPrefetch && configuration.failureBackoff > 0 {
-                shard.failures[key] = now + configuration.failureBackoff
+                shard.failures[key] = CacheShard.FailureMark(until: now + configuration.failureBackoff, answer: passThrough)
             }
             if let passThrough { return (waiters, .entry(passThrough, stale: false, source: failure)) }
             return (waiters, .failure(failure))
         }
         if case .failure = resolution { statistics.bump(statistics.upstreamFailures) }
-        if case .entry(_, _, .upstream) = resolution, case .failure = result { statistics.bump(statistics.upstreamFailures) }
+        if case .entry(let entry, _, .upstream) = resolution, entry.replyClass == .serverError {
+            statistics.bump(statistics.upstreamFailures)
+        }
         if evicted > 0 { statistics.bump(statistics.evictions, by: evicted) }
         for waiter in waiters { waiter.resume(returning: resolution) }
     }

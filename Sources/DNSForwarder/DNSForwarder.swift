@@ -59,10 +59,13 @@ public final class DNSForwarder: Upstream, Sendable {
         var generator = SystemRandomNumberGenerator()
         let order = selection.withLock { $0.order(now: start, using: &generator) }
         // With one upstream the retry goes to it again; otherwise to the next in order.
-        let tries = (0..<max(1, configuration.attempts)).map { order[$0 % order.count] }
+        var tries = (0..<max(1, configuration.attempts)).map { order[$0 % order.count] }
         var lastFailure: UpstreamFailure = .timeout
         var lastServerError: DNSMessage? = nil
-        for index in tries {
+        var tried = Set<Int>()
+        while !tries.isEmpty {
+            let index = tries.removeFirst()
+            tried.insert(index)
             let now = NIODeadline.now()
             guard now < deadline else { break }
             let timeout = min(configuration.attemptTimeout, deadline - now)
@@ -72,14 +75,20 @@ public final class DNSForwarder: Upstream, Sendable {
                 statistics.recordLatency(upstream: index, nanoseconds: (NIODeadline.now() - began).nanoseconds)
                 statistics.bump(statistics.responses)
                 everAnswered.store(true, ordering: .relaxed)
+                // Any well-formed answer shows the upstream is alive, SERVFAIL and REFUSED included: those are
+                // about the name (a zone it cannot serve, a broken delegation), not about the server, so they
+                // never mark it down.
+                note(selection.withLock { $0.recordSuccess(index) })
                 let rcode = message.responseCode
                 if rcode == .serverFailure || rcode == .refused {
-                    // A server-side failure: the next upstream may do better (like resolv.conf's stub).
-                    note(selection.withLock { $0.recordFailure(index, now: NIODeadline.now()) })
+                    // Another upstream may do better (as glibc's stub moves on); the same one would say it again.
                     lastServerError = message
+                    tries.removeAll { tried.contains($0) }
+                    if tries.isEmpty, let next = order.first(where: { !tried.contains($0) }) {
+                        tries.append(next)
+                    }
                     continue
                 }
-                note(selection.withLock { $0.recordSuccess(index) })
                 return .response(message)
             } catch let error as ExchangeError {
                 switch error {

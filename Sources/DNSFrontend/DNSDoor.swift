@@ -38,6 +38,8 @@ public final class DNSDoor: Service, Sendable {
     /// A query the cache could not answer from memory, and where its reply goes.
     struct Miss: Sendable {
         var request: DNSRequest
+        /// The client's spelling of the question name (the packet itself is gone by then).
+        var clientName: [UInt8]
         var reply: @Sendable ([UInt8]) -> Void
         var limit: Int?
     }
@@ -150,7 +152,7 @@ public final class DNSDoor: Service, Sendable {
     private func answer(_ miss: Miss) async {
         let answer = await cache.answer(
             for: miss.request.key, id: miss.request.id, recursionDesired: miss.request.recursionDesired)
-        miss.reply(DNSResponder.finish(answer.wire, for: miss.request, limit: miss.limit))
+        miss.reply(DNSResponder.finish(answer.wire, for: miss.request, clientName: miss.clientName, limit: miss.limit))
         pendingMisses.wrappingSubtract(1, ordering: .relaxed)
     }
 
@@ -175,39 +177,62 @@ public final class DNSDoor: Service, Sendable {
 
     // MARK: - Shared request path
 
-    /// Handles one query message. Returns the reply to send now, or nil when the reply comes later (a miss,
-    /// delivered through `later`) or never (dropped). Over UDP the reply is cut to what the client accepts.
+    /// What to do with one query message.
+    enum Outcome {
+        /// Send this now.
+        case reply(ByteBuffer)
+        /// A miss: the reply comes later through the `later` callback.
+        case pending
+        /// Nothing to send.
+        case none
+    }
+
+    /// Handles one query message. A hit is rendered straight into a send buffer; a miss is queued for the door's
+    /// task and answered through `later`. Over UDP the reply is cut to what the client accepts; over TCP it is
+    /// length-prefixed.
     func handle(
-        _ bytes: UnsafeRawBufferPointer, overUDP: Bool, later: @escaping @Sendable ([UInt8]) -> Void
-    ) -> [UInt8]? {
+        _ bytes: UnsafeRawBufferPointer, overUDP: Bool, allocator: ByteBufferAllocator,
+        later: @escaping @Sendable ([UInt8]) -> Void
+    ) -> Outcome {
+        func send(_ reply: [UInt8]) -> Outcome {
+            var buffer = allocator.buffer(capacity: reply.count + 2)
+            if overUDP { buffer.writeBytes(reply) } else { buffer.writeLengthPrefixedDNSMessage(reply) }
+            return .reply(buffer)
+        }
         switch DNSRequestParser.parse(bytes) {
         case .drop:
             statistics.bump(statistics.dropped)
-            return nil
+            return .none
         case .reply(let reply):
             statistics.bump(statistics.rejected)
-            return reply
+            return send(reply)
         case .lookup(let request):
             let limit = overUDP ? request.udpLimit(configuration.maximumUDPResponseSize) : nil
+            if let hit = cache.freshHit(for: request.key) {
+                return .reply(
+                    DNSResponder.write(
+                        hit, for: request, packet: bytes, limit: limit, lengthPrefixed: !overUDP, allocator: allocator))
+            }
+            let clientName = Array(bytes[request.nameRange])
             if let loopGuard, loopGuard.isProbe(request.key) {
                 // Our own loop probe came back to us: the upstream forwards to us. Never forward it again.
                 loopGuard.markDetected()
                 logger.critical("forwarding loop: our probe query came back to the DNS door")
-                return DNSResponder.finish(
-                    CacheAnswerFactory.serverFailure(for: request), for: request, limit: limit)
-            }
-            if let hit = cache.cachedAnswer(
-                for: request.key, id: request.id, recursionDesired: request.recursionDesired)
-            {
-                return DNSResponder.finish(hit.wire, for: request, limit: limit)
+                return send(
+                    DNSResponder.finish(
+                        CacheAnswerFactory.serverFailure(for: request), for: request, clientName: clientName,
+                        limit: limit))
             }
             guard pendingMisses.wrappingAdd(1, ordering: .relaxed).newValue <= configuration.maximumPendingMisses
             else {
                 pendingMisses.wrappingSubtract(1, ordering: .relaxed)
-                return DNSResponder.finish(CacheAnswerFactory.serverFailure(for: request), for: request, limit: limit)
+                return send(
+                    DNSResponder.finish(
+                        CacheAnswerFactory.serverFailure(for: request), for: request, clientName: clientName,
+                        limit: limit))
             }
-            missSink.yield(Miss(request: request, reply: later, limit: limit))
-            return nil
+            missSink.yield(Miss(request: request, clientName: clientName, reply: later, limit: limit))
+            return .pending
         }
     }
 }

@@ -6,8 +6,9 @@ import DNSWire
 public struct DNSRequest: Sendable {
     public var id: UInt16
     public var recursionDesired: Bool
-    /// The question name exactly as the client wrote it (0x20-style case randomisation is echoed back).
-    public var nameBytes: [UInt8]
+    /// Where the question name lies in the client's message: its spelling (0x20-style case randomisation) is
+    /// echoed back from there.
+    public var nameRange: Range<Int>
     public var key: CacheKey
     /// The client's EDNS0, if it sent an OPT record.
     public var edns: ClientEDNS?
@@ -100,7 +101,7 @@ public enum DNSRequestParser {
             dnssecOK: edns?.dnssecOK ?? false, checkingDisabled: header.checkingDisabled)
         return .lookup(
             DNSRequest(
-                id: id, recursionDesired: header.recursionDesired, nameBytes: Array(question), key: key, edns: edns))
+                id: id, recursionDesired: header.recursionDesired, nameRange: view.nameRange, key: key, edns: edns))
     }
 
     private static func validateOptions(_ bytes: UnsafeRawBufferPointer, from start: Int, length: Int) throws(DNSWireError) {
@@ -141,7 +142,7 @@ public enum DNSRequestParser {
         return writer.bytes
     }
 
-    /// Our OPT record: root owner, our payload size, version 0, DO echoed (RFC 3225 3), no options.
+    /// Our OPT record on an error reply: root owner, our payload size, the extended RCODE, version 0, DO echoed.
     static func writeOPT(into writer: inout DNSWireWriter, dnssecOK: Bool, extendedRCode: UInt8 = 0) {
         writer.writeUInt8(0)
         writer.writeUInt16(DNSType.opt.rawValue)

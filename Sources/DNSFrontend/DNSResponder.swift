@@ -1,39 +1,81 @@
 import DNSCache
 import DNSWire
+import NIOCore
 
 /// Turns the engine's answer into the reply for one client: its question case, its EDNS0, and a size it accepts.
 public enum DNSResponder {
     /// The UDP payload size we advertise in our OPT (DNS flag day 2020).
     public static let advertisedUDPSize: UInt16 = 1232
+    /// The octets our OPT record adds.
+    static let optLength = 11
 
-    /// - Parameters:
-    ///   - answer: the engine's wire reply (caller's ID and RD already set, no OPT).
-    ///   - limit: the most octets this reply may have (the UDP limit), or nil over TCP.
-    public static func finish(_ answer: [UInt8], for request: DNSRequest, limit: Int?) -> [UInt8] {
-        guard answer.count >= 12 + request.nameBytes.count else { return answer }
-        var reply = answer
-        let optLength = request.edns == nil ? 0 : 11
-        reply.reserveCapacity(answer.count + optLength)
-        // Echo the client's spelling of the name (the stored form is lower-cased; same length by construction).
-        reply.withUnsafeMutableBytes { buffer in
-            request.nameBytes.withUnsafeBytes { name in
-                buffer.baseAddress!.advanced(by: 12).copyMemory(from: name.baseAddress!, byteCount: name.count)
-            }
-        }
-        if let limit, reply.count + optLength > limit {
+    /// Finishes, in place, an answer of `length` octets at the start of `buffer` (which has room for `optLength`
+    /// more): the client's spelling of the name, TC and a clean cut when over `limit`, and our OPT when the client
+    /// sent one. Returns the final length.
+    ///
+    /// The stored answer's question is the lower-cased name, the same length as the client's by construction.
+    static func finish(
+        _ buffer: UnsafeMutableRawBufferPointer, length: Int, request: DNSRequest, clientName: UnsafeRawBufferPointer,
+        limit: Int?
+    ) -> Int {
+        let questionEnd = 12 + clientName.count + 4
+        guard length >= questionEnd else { return length }
+        buffer.baseAddress!.advanced(by: 12).copyMemory(from: clientName.baseAddress!, byteCount: clientName.count)
+        var length = length
+        let extra = request.edns == nil ? 0 : optLength
+        if let limit, length + extra > limit {
             // Too big for this client: header and question only, TC set (RFC 2181 9: never a partial RRset).
-            reply.removeSubrange((12 + request.nameBytes.count + 4)...)
-            reply[2] |= 0x02
-            for i in 6..<12 { reply[i] = 0 }
+            length = questionEnd
+            buffer[2] |= 0x02
+            for i in 6..<12 { buffer[i] = 0 }
         }
         if let edns = request.edns {
-            var writer = DNSWireWriter(capacity: 11)
-            DNSRequestParser.writeOPT(into: &writer, dnssecOK: edns.dnssecOK)
-            reply.append(contentsOf: writer.bytes)
-            let count = (UInt16(reply[10]) << 8 | UInt16(reply[11])) &+ 1
-            reply[10] = UInt8(count >> 8)
-            reply[11] = UInt8(count & 0xFF)
+            // Our OPT: root owner, our payload size, version 0, DO echoed (RFC 3225 3), no options.
+            let opt = UnsafeMutableRawBufferPointer(rebasing: buffer[length..<(length + optLength)])
+            opt[0] = 0
+            DNSWirePatch.setUInt16(DNSType.opt.rawValue, at: 1, in: opt)
+            DNSWirePatch.setUInt16(advertisedUDPSize, at: 3, in: opt)
+            DNSWirePatch.setTTL(edns.dnssecOK ? 0x8000 : 0, at: 5, in: opt)
+            DNSWirePatch.setUInt16(0, at: 9, in: opt)
+            let count = DNSWirePatch.uint16(at: 10, in: UnsafeRawBufferPointer(buffer)) &+ 1
+            DNSWirePatch.setUInt16(count, at: 10, in: buffer)
+            length += optLength
         }
+        return length
+    }
+
+    /// The finished reply as an array (misses, tests).
+    public static func finish(_ answer: [UInt8], for request: DNSRequest, clientName: [UInt8], limit: Int?) -> [UInt8] {
+        var length = 0
+        var reply = [UInt8](unsafeUninitializedCapacity: answer.count + optLength) { buffer, count in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            answer.withUnsafeBytes { raw.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            length = clientName.withUnsafeBytes {
+                finish(raw, length: answer.count, request: request, clientName: $0, limit: limit)
+            }
+            count = answer.count + optLength
+        }
+        reply.removeLast(reply.count - length)
         return reply
+    }
+
+    /// The hit path: renders a cache hit straight into a send buffer and finishes it there, with the two-octet
+    /// length prefix first when `lengthPrefixed` (TCP). One allocation: the buffer.
+    static func write(
+        _ hit: ResponseCache.Hit, for request: DNSRequest, packet: UnsafeRawBufferPointer, limit: Int?,
+        lengthPrefixed: Bool, allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        let prefix = lengthPrefixed ? 2 : 0
+        let capacity = prefix + hit.entry.count + optLength
+        var buffer = allocator.buffer(capacity: capacity)
+        let clientName = UnsafeRawBufferPointer(rebasing: packet[request.nameRange])
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { out in
+            let body = UnsafeMutableRawBufferPointer(rebasing: out[prefix..<capacity])
+            hit.render(into: body, id: request.id, recursionDesired: request.recursionDesired)
+            let length = finish(body, length: hit.entry.count, request: request, clientName: clientName, limit: limit)
+            if lengthPrefixed { DNSWirePatch.setUInt16(UInt16(length), at: 0, in: out) }
+            return prefix + length
+        }
+        return buffer
     }
 }

@@ -16,16 +16,15 @@ final class UDPDoorHandler: ChannelInboundHandler, @unchecked Sendable {
         let remote = envelope.remoteAddress
         let channel = context.channel
         door.statistics.bump(door.statistics.udpQueries)
-        let immediate = envelope.data.withUnsafeReadableBytes { bytes in
-            door.handle(bytes, overUDP: true) { reply in
+        let outcome = envelope.data.withUnsafeReadableBytes { bytes in
+            door.handle(bytes, overUDP: true, allocator: context.channel.allocator) { reply in
                 // A miss answered later, from the door's task: write and flush through the channel.
                 let buffer = channel.allocator.buffer(bytes: reply)
                 channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buffer), promise: nil)
             }
         }
-        if let immediate {
+        if case .reply(let buffer) = outcome {
             // Reply now; flushed once per read burst in channelReadComplete.
-            let buffer = context.channel.allocator.buffer(bytes: immediate)
             context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: remote, data: buffer)), promise: nil)
             needsFlush = true
         }
@@ -73,16 +72,14 @@ final class TCPDoorHandler: ChannelInboundHandler, @unchecked Sendable {
         let message = unwrapInboundIn(data)
         let channel = context.channel
         door.statistics.bump(door.statistics.tcpQueries)
-        let immediate = message.withUnsafeReadableBytes { bytes in
-            door.handle(bytes, overUDP: false) { reply in
+        let outcome = message.withUnsafeReadableBytes { bytes in
+            door.handle(bytes, overUDP: false, allocator: context.channel.allocator) { reply in
                 var buffer = channel.allocator.buffer(capacity: reply.count + 2)
                 buffer.writeLengthPrefixedDNSMessage(reply)
                 channel.writeAndFlush(buffer, promise: nil)
             }
         }
-        if let immediate {
-            var buffer = context.channel.allocator.buffer(capacity: immediate.count + 2)
-            buffer.writeLengthPrefixedDNSMessage(immediate)
+        if case .reply(let buffer) = outcome {
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         }
     }

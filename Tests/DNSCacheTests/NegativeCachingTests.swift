@@ -80,6 +80,7 @@ struct NegativeCachingTests {
             // Within the backoff the key answers SERVFAIL without asking again...
             let backoff = await cache.answer(for: key("broken.test"), id: 1, recursionDesired: true)
             #expect(backoff.source == .failureBackoff)
+            #expect(try decode(backoff).responseCode == .serverFailure)
             #expect(upstream.count("broken.test", .a) == 1)
             // ...and after it, asks again; a good answer replaces the failure.
             clock.advance(seconds: 1)
@@ -87,6 +88,22 @@ struct NegativeCachingTests {
             let fixed = await cache.answer(for: key("broken.test"), id: 1, recursionDesired: true)
             #expect(fixed.replyClass == .positive)
             #expect(upstream.count("broken.test", .a) == 2)
+        }
+    }
+
+    @Test func refusedIsReplayedDuringTheBackoff() async throws {
+        let upstream = ScriptedUpstream()
+        let clock = ManualClock()
+        upstream.set("other.zone", .a, .reply(rcode: .refused, answers: [], authorities: []))
+        let cache = makeCache(upstream, clock: clock)
+        try await cache.withRunning { cache throws in
+            let first = await cache.answer(for: key("other.zone"), id: 1, recursionDesired: true)
+            #expect(try decode(first).responseCode == .refused)
+            let again = await cache.answer(for: key("other.zone"), id: 2, recursionDesired: true)
+            #expect(again.source == .failureBackoff)
+            #expect(try decode(again).responseCode == .refused)
+            #expect(try decode(again).header.id == 2)
+            #expect(upstream.count("other.zone", .a) == 1)
         }
     }
 

@@ -3,7 +3,7 @@
 #
 #   dns-door-clients.sh /path/to/sidecache
 #
-# Needs root. Runs entirely inside a private network + mount namespace it creates (only `lo` exists there, so no
+# Needs root. Runs entirely inside a private network + mount (+ PID) namespace it creates (only `lo` exists there, so no
 # packet can leave loopback): knotd serves a test zone on 127.0.0.53:53, sidecache listens on 127.0.0.1:53 and
 # [::1]:53 and forwards to knotd, and a resolv.conf pointing at sidecache is bind-mounted over /etc/resolv.conf (in
 # that mount namespace only). Expected answers are taken from knotd directly with dig before sidecache starts, so
@@ -27,8 +27,11 @@ if [[ -z ${SIDECACHE_SCENARIO_IN_NAMESPACE:-} ]]; then
         command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 2; }
     done
     export SIDECACHE_SCENARIO_IN_NAMESPACE=1
-    # The whole run is bounded; the inner script's traps stop its daemons on TERM.
-    exec timeout --kill-after=10 120 unshare -n -m --propagation private -- bash "$(readlink -f -- "$0")" "$sidecache"
+    # The whole run is bounded. The inner script's EXIT trap stops its daemons; the PID namespace (the script is its
+    # init) guarantees they die with it even if the script is killed outright.
+    exec timeout --kill-after=10 120 \
+        unshare -n -m --propagation private -p --fork --kill-child --mount-proc -- \
+        bash "$(readlink -f -- "$0")" "$sidecache"
 fi
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -87,7 +90,10 @@ check() {  # check DESCRIPTION EXPECTED ACTUAL
 }
 
 # Comma-separated, sorted, unique set from addresses on stdin (one a line or comma-separated).
-norm() { tr ',' '\n' | grep -E '^[0-9a-fA-F:.]+$' | grep -E '[.:]' | LC_ALL=C sort -u | paste -sd, - || true; }
+norm() {
+    tr ',' '\n' | grep -E '^([0-9]{1,3}\.){3}[0-9]{1,3}$|^[0-9a-fA-F]*:[0-9a-fA-F:.]*$' | LC_ALL=C sort -u |
+        paste -sd, - || true
+}
 
 # --- Clients, compiled in the background while the servers start ------------------------------------------------
 (
@@ -302,6 +308,7 @@ fi
 
 # The IPv6 door: the same through nameserver ::1 (the bind mount shows the rewritten file).
 write_resolv ::1
+check "/etc/resolv.conf now names ::1" "nameserver ::1" "$(grep '^nameserver' /etc/resolv.conf || true)"
 for client in musl go; do
     got=$(timeout 10 "$work/${client}_resolve" one.sc.test web 2>&1 || true)
     check "$client via [::1]:53: one.sc.test, web" \
@@ -315,11 +322,12 @@ echo "sidecache sent $((upstream_after - upstream_before)) queries upstream; run
 if ! kill -0 "$sidecache_pid" 2>/dev/null; then
     fail "sidecache exited during the run"
 fi
-if grep -qiE 'error|critical|fatal' "$work/sidecache.log"; then
-    echo "--- sidecache log (errors)"; grep -iE 'error|critical|fatal' "$work/sidecache.log" | head -n 20
+if grep -qiE 'warning|error|critical|fatal' "$work/sidecache.log"; then
+    echo "--- sidecache log (warnings and worse; informational)"
+    grep -iE 'warning|error|critical|fatal' "$work/sidecache.log" | head -n 20
 fi
 if ((failed > 0)); then
-    for client in musl go; do echo "--- $client output"; cat "$work/$client.out"; done
+    for client in musl go; do echo "--- $client output"; cat "$work/$client.out" 2>/dev/null || true; done
 fi
 summary
 ((failed == 0))

@@ -1,0 +1,30 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The repository root, from this file's path.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+/// The daemon binary the README's test command builds (`swift build && swift test`).
+func sidecacheBinary() throws -> String {
+    for configuration in ["debug", "release"] {
+        let path = "\(repositoryRoot)/.build/\(configuration)/sidecache"
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    throw TestFailure("no sidecache binary under .build: run `swift build` first (the README's test command does)")
+}
+
+/// Real clients through the DNS door: a musl-built C program and a pure-Go program resolve through sidecache on
+/// 127.0.0.1:53 inside a network+mount namespace the script makes (Tests/Scenarios/dns-door-clients.sh).
+@Suite(.enabled(if: runningAsRoot, "needs root for network namespaces and port 53 (CI runs as root)"))
+struct ClientScenarioTests {
+    @Test func muslAndGoResolveThroughTheDNSDoor() throws {
+        let binary = try sidecacheBinary()
+        let result = try ExternalProcess.run("bash", ["\(repositoryRoot)/Tests/Scenarios/dns-door-clients.sh", binary])
+        let summary = result.output.split(separator: "\n").last { $0.hasSuffix(" failed") } ?? "no summary"
+        #expect(result.status == 0, "\(result.output)")
+        #expect(summary.hasSuffix(", 0 failed"), "\(result.output)")
+        #expect(!summary.hasPrefix("0 passed"), "\(result.output)")
+    }
+}
