@@ -36,7 +36,8 @@ public struct DNSMessageLayout: Sendable, Hashable {
         }
         questionEnd = reader.offset
         slots = []
-        slots.reserveCapacity(Int(counts[0]) + Int(counts[1]) + Int(counts[2]))
+        // Never size an allocation from a count in the packet: a record takes at least 11 octets.
+        slots.reserveCapacity(min(Int(counts[0]) + Int(counts[1]) + Int(counts[2]), reader.remaining / 11))
         for (index, count) in counts.enumerated() {
             let section = Section(rawValue: UInt8(index + 1))!
             for _ in 0..<count {

@@ -1,10 +1,13 @@
 import DNSCache
 import DNSForwarder
 import DNSFrontend
-import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
 import ResolverConfiguration
 import ServiceLifecycle
 import UnixSignals
@@ -75,11 +78,12 @@ public final class Sidecache: Sendable {
     /// Upstreams from the configuration, or else resolv.conf's nameservers less our own listen addresses.
     static func upstreams(_ configuration: SidecacheConfiguration, listen: [UpstreamAddress]) throws -> [UpstreamAddress] {
         if !configuration.upstreams.isEmpty { return configuration.upstreams }
-        guard let text = try? String(contentsOfFile: configuration.resolvConf, encoding: .utf8) else {
-            throw ConfigurationError(
-                setting: "resolv-conf", reason: "cannot read \(configuration.resolvConf); set --upstream instead")
+        let resolv: ResolvConf
+        do {
+            resolv = try ResolvConf(contentsOf: configuration.resolvConf)
+        } catch {
+            throw ConfigurationError(setting: "resolv-conf", reason: "cannot read \(error); set --upstream instead")
         }
-        let resolv = ResolvConf(parsing: text)
         let candidates = resolv.nameservers.compactMap { UpstreamAddress(parsing: $0.description) }
         let own = { (upstream: UpstreamAddress) -> Bool in
             (try? ForwarderConfiguration(upstreams: [upstream]).validate(ownListenAddresses: listen)) == nil

@@ -1,7 +1,30 @@
 import ArgumentParser
-import Foundation
 import Logging
 import SidecacheDaemon
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes a line to standard error.
+func printError(_ text: String) {
+    let line = Array((text + "\n").utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+/// The process environment, from `environ`.
+func processEnvironment() -> [String: String] {
+    var result: [String: String] = [:]
+    var pointer = environ
+    while let entry = pointer.pointee {
+        let text = String(cString: entry)
+        if let equals = text.firstIndex(of: "=") {
+            result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+        }
+        pointer += 1
+    }
+    return result
+}
 
 @main
 struct SidecacheCommand: AsyncParsableCommand {
@@ -31,9 +54,9 @@ struct Serve: AsyncParsableCommand {
         let configuration: SidecacheConfiguration
         do {
             configuration = try SidecacheConfiguration.resolve(
-                flags: try SidecacheConfiguration.parseFlags(settings), environment: ProcessInfo.processInfo.environment)
+                flags: try SidecacheConfiguration.parseFlags(settings), environment: processEnvironment())
         } catch let error as ConfigurationError {
-            FileHandle.standardError.write(Data("sidecache: \(error)\n".utf8))
+            printError("sidecache: \(error)")
             throw ExitCode(2)
         }
         let level = configuration.logLevel
@@ -47,13 +70,13 @@ struct Serve: AsyncParsableCommand {
         do {
             daemon = try await Sidecache(configuration: configuration, logger: logger)
         } catch let error as ConfigurationError {
-            FileHandle.standardError.write(Data("sidecache: \(error)\n".utf8))
+            printError("sidecache: \(error)")
             throw ExitCode(2)
         } catch {
-            FileHandle.standardError.write(Data("sidecache: \(error)\n".utf8))
+            printError("sidecache: \(error)")
             if geteuid() != 0 {
-                FileHandle.standardError.write(
-                    Data("hint: without root, listen on a high port: swift run sidecache serve --dns-listen 127.0.0.1:5353 --upstream <server>\n".utf8))
+                printError(
+                    "hint: without root, listen on a high port: swift run sidecache serve --dns-listen 127.0.0.1:5353 --upstream <server>")
             }
             throw ExitCode(1)
         }
