@@ -68,7 +68,11 @@ let package = Package(
         ),
         // Benchmarks of the hot paths (swift run -c release sidecache-bench).
         .executableTarget(
-            name: "sidecache-bench", dependencies: ["DNSWire", "DNSCache", "CHeapStatistics"],
+            name: "sidecache-bench",
+            dependencies: [
+                "DNSWire", "DNSCache", "DNSForwarder", "CHeapStatistics",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "bench/Sources/sidecache-bench"),
         // glibc's allocator statistics for the memory benchmark (mallinfo2 is not in Swift's Glibc module).
         .target(name: "CHeapStatistics", path: "bench/Sources/CHeapStatistics"),
@@ -80,7 +84,9 @@ let package = Package(
         .testTarget(name: "ResolverConfigurationTests", dependencies: ["ResolverConfiguration"]),
         .testTarget(name: "DNSForwarderTests", dependencies: ["DNSForwarder", "DNSWire", "DNSCache", "TestSupport"]),
         .testTarget(name: "DNSFrontendTests", dependencies: ["DNSFrontend", "DNSWire", "DNSCache", "TestSupport"]),
-        .testTarget(name: "SidecacheDaemonTests", dependencies: ["SidecacheDaemon", "DNSWire", "TestSupport"]),
+        .testTarget(
+            name: "SidecacheDaemonTests",
+            dependencies: ["SidecacheDaemon", "DNSWire", "DNSForwarder", "ResolverConfiguration", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -99,3 +99,40 @@ public func makeScratchDirectory(_ prefix: String) throws -> String {
 public func randomLoopbackAddress() -> String {
     "127.\(UInt8.random(in: 100...199)).\(UInt8.random(in: 1...254)).\(UInt8.random(in: 1...254))"
 }
+
+/// Runs blocking work (waiting for a child process, sleeping between polls) on a thread of its own, so it never
+/// holds one of the few cooperative threads that an in-process daemon under test needs to answer.
+public func offloaded<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            continuation.resume(with: Result { try body() })
+        }
+        thread.start()
+    }
+}
+
+extension ExternalProcess {
+    /// `run` for async tests: the wait happens off the cooperative pool.
+    public static func run(_ executable: String, _ arguments: [String], input: String? = nil) async throws -> (
+        status: Int32, output: String
+    ) {
+        try await offloaded { try ExternalProcess.run(executable, arguments, input: input) as (status: Int32, output: String) }
+    }
+}
+
+extension KnotServer {
+    /// Starts Knot DNS off the cooperative pool (start-up polls with dig).
+    public static func launch(zones: [String: String], address: String = randomLoopbackAddress(), port: Int = 53535)
+        async throws -> KnotServer
+    {
+        try await offloaded { try KnotServer(zones: zones, address: address, port: port) }
+    }
+
+    public func updateZone(_ origin: String, _ text: String) async throws {
+        try await offloaded { try self.updateZone(origin, text) as Void }
+    }
+
+    public func start() async throws {
+        try await offloaded { try self.start() as Void }
+    }
+}

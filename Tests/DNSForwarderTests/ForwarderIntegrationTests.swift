@@ -50,7 +50,7 @@ struct ForwarderIntegrationTests {
     }
 
     @Test func answersOverUDP() async throws {
-        let knot = try KnotServer(zones: ["fwd.test": Self.zone])
+        let knot = try await KnotServer.launch(zones: ["fwd.test": Self.zone])
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let forwarder = try Self.forwarder([knot], group: group)
         let message = try Self.message(await forwarder.resolve(CacheKey(name: "WWW.fwd.test", type: .a)))
@@ -72,7 +72,7 @@ struct ForwarderIntegrationTests {
     }
 
     @Test func truncatedUDPAnswerIsRetriedOverTCP() async throws {
-        let knot = try KnotServer(zones: ["fwd.test": Self.zone])
+        let knot = try await KnotServer.launch(zones: ["fwd.test": Self.zone])
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let forwarder = try Self.forwarder([knot], group: group)
         let message = try Self.message(await forwarder.resolve(CacheKey(name: "big.fwd.test", type: .txt)))
@@ -85,7 +85,7 @@ struct ForwarderIntegrationTests {
     }
 
     @Test func forceTCPPipelinesAThousandQueriesOnTwoConnections() async throws {
-        let knot = try KnotServer(zones: ["fwd.test": Self.zone])
+        let knot = try await KnotServer.launch(zones: ["fwd.test": Self.zone])
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let forwarder = try Self.forwarder([knot], group: group) {
             $0.forceTCP = true
@@ -111,8 +111,8 @@ struct ForwarderIntegrationTests {
     }
 
     @Test func failsOverWhenTheFirstUpstreamStopsAndComesBack() async throws {
-        let first = try KnotServer(zones: ["fwd.test": Self.zone])
-        let second = try KnotServer(zones: ["fwd.test": Self.zone])
+        let first = try await KnotServer.launch(zones: ["fwd.test": Self.zone])
+        let second = try await KnotServer.launch(zones: ["fwd.test": Self.zone])
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let forwarder = try Self.forwarder([first, second], group: group) {
             $0.failuresBeforeDown = 1
@@ -130,7 +130,7 @@ struct ForwarderIntegrationTests {
         let sentBefore = forwarder.statistics.queriesSent.load(ordering: .relaxed)
         _ = try Self.message(await forwarder.resolve(key))
         #expect(forwarder.statistics.queriesSent.load(ordering: .relaxed) == sentBefore + 1)
-        try first.start()
+        try await first.start()
         try await Task.sleep(nanoseconds: 400_000_000)
         _ = try Self.message(await forwarder.resolve(key))
         #expect(forwarder.downUpstreams().isEmpty)

@@ -19,9 +19,9 @@ func sidecacheBinary() throws -> String {
 /// 127.0.0.1:53 inside a network+mount namespace the script makes (Tests/Scenarios/dns-door-clients.sh).
 @Suite(.enabled(if: runningAsRoot, "needs root for network namespaces and port 53 (CI runs as root)"))
 struct ClientScenarioTests {
-    @Test func muslAndGoResolveThroughTheDNSDoor() throws {
+    @Test func muslAndGoResolveThroughTheDNSDoor() async throws {
         let binary = try sidecacheBinary()
-        let result = try ExternalProcess.run("bash", ["\(repositoryRoot)/Tests/Scenarios/dns-door-clients.sh", binary])
+        let result = try await ExternalProcess.run("bash", ["\(repositoryRoot)/Tests/Scenarios/dns-door-clients.sh", binary])
         let summary = result.output.split(separator: "\n").last { $0.hasSuffix(" failed") } ?? "no summary"
         #expect(result.status == 0, "\(result.output)")
         #expect(summary.hasSuffix(", 0 failed"), "\(result.output)")

@@ -1,4 +1,5 @@
 import DNSForwarder
+import ResolverConfiguration
 import SidecacheDaemon
 import Testing
 
@@ -64,5 +65,20 @@ struct ConfigurationTests {
             #expect(!setting.environmentVariable.contains("-"))
         }
         #expect(SidecacheConfiguration.settings.first { $0.name == "dns-listen" }?.environmentVariable == "SIDECACHE_DNS_LISTEN")
+    }
+}
+
+/// docs/configuration.md lists every setting with its flag and variable, and nothing that is not one.
+struct ConfigurationDocumentTests {
+    @Test func documentAndCodeAgree() throws {
+        let document = try TextFile.read("\(repositoryRoot)/docs/configuration.md")
+        for setting in SidecacheConfiguration.settings {
+            #expect(document.contains("| `\(setting.flag)`"), "docs/configuration.md lacks \(setting.flag)")
+            #expect(document.contains("`\(setting.environmentVariable)`"), "docs/configuration.md lacks \(setting.environmentVariable)")
+        }
+        let documented = document.split(separator: "\n").filter { $0.hasPrefix("| `--") }.compactMap { line in
+            line.split(separator: "`").dropFirst().first.map { String($0.dropFirst(2)) }
+        }
+        #expect(Set(documented) == Set(SidecacheConfiguration.settings.map(\.name)))
     }
 }

@@ -37,7 +37,7 @@ struct DaemonEndToEndTests {
     static func withDaemon(
         extra: [String] = [], _ body: @Sendable (_ address: String, _ port: Int, _ daemon: Sidecache, _ knot: KnotServer) async throws -> Void
     ) async throws {
-        let knot = try KnotServer(zones: ["e2e.test": zone])
+        let knot = try await KnotServer.launch(zones: ["e2e.test": zone])
         let address = randomLoopbackAddress()
         let flags = try SidecacheConfiguration.parseFlags(
             ["--upstream", "\(knot.address):\(knot.port)", "--dns-listen", "\(address):5353", "--tcp-idle-timeout", "1s"] + extra)
@@ -50,8 +50,8 @@ struct DaemonEndToEndTests {
         }
     }
 
-    static func dig(_ address: String, _ port: Int, _ arguments: [String]) throws -> String {
-        let result = try ExternalProcess.run("dig", ["@\(address)", "-p", "\(port)", "+time=2", "+tries=1"] + arguments)
+    static func dig(_ address: String, _ port: Int, _ arguments: [String]) async throws -> String {
+        let result = try await ExternalProcess.run("dig", ["@\(address)", "-p", "\(port)", "+time=2", "+tries=1"] + arguments)
         return result.output
     }
 
@@ -61,11 +61,11 @@ struct DaemonEndToEndTests {
 
     @Test func digOverUDPAndTCP() async throws {
         try await Self.withDaemon { address, port, _, knot in
-            let udp = try Self.dig(address, port, ["+short", "www.e2e.test", "A"])
+            let udp = try await Self.dig(address, port, ["+short", "www.e2e.test", "A"])
             #expect(Set(udp.split(separator: "\n")) == ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"])
-            let tcp = try Self.dig(address, port, ["+tcp", "+short", "WWW.e2e.TEST", "A"])
+            let tcp = try await Self.dig(address, port, ["+tcp", "+short", "WWW.e2e.TEST", "A"])
             #expect(Set(tcp.split(separator: "\n")) == ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"])
-            let full = try Self.dig(address, port, ["www.e2e.test", "A"])
+            let full = try await Self.dig(address, port, ["www.e2e.test", "A"])
             #expect(full.contains("status: NOERROR"))
             #expect(full.contains("flags: qr rd ra;"))
         }
@@ -73,24 +73,24 @@ struct DaemonEndToEndTests {
 
     @Test func smallBufferGetsTCThenTheFullAnswerOverTCP() async throws {
         try await Self.withDaemon { address, port, _, _ in
-            let output = try Self.dig(address, port, ["+bufsize=512", "big.e2e.test", "TXT"])
+            let output = try await Self.dig(address, port, ["+bufsize=512", "big.e2e.test", "TXT"])
             #expect(output.contains("Truncated, retrying in TCP mode"))
             #expect(Self.answers(output).count == 12)
-            let ignored = try Self.dig(address, port, ["+bufsize=512", "+ignore", "big.e2e.test", "TXT"])
+            let ignored = try await Self.dig(address, port, ["+bufsize=512", "+ignore", "big.e2e.test", "TXT"])
             #expect(ignored.contains(" tc "))
             #expect(Self.answers(ignored).isEmpty)
-            let noEDNS = try Self.dig(address, port, ["+noedns", "+ignore", "big.e2e.test", "TXT"])
+            let noEDNS = try await Self.dig(address, port, ["+noedns", "+ignore", "big.e2e.test", "TXT"])
             #expect(noEDNS.contains(" tc "))
         }
     }
 
     @Test func nxdomainAndNodataCarryTheSOA() async throws {
         try await Self.withDaemon { address, port, _, _ in
-            let nx = try Self.dig(address, port, ["nope.e2e.test", "A"])
+            let nx = try await Self.dig(address, port, ["nope.e2e.test", "A"])
             #expect(nx.contains("status: NXDOMAIN"))
             #expect(nx.contains("AUTHORITY: 1"))
             #expect(nx.range(of: #"e2e\.test\.\s+\d+\s+IN\s+SOA"#, options: .regularExpression) != nil)
-            let nodata = try Self.dig(address, port, ["v4only.e2e.test", "AAAA"])
+            let nodata = try await Self.dig(address, port, ["v4only.e2e.test", "AAAA"])
             #expect(nodata.contains("status: NOERROR"))
             #expect(nodata.contains("ANSWER: 0"))
             #expect(nodata.contains("AUTHORITY: 1"))
@@ -99,7 +99,7 @@ struct DaemonEndToEndTests {
 
     @Test func cnameChainIsFollowedInOrder() async throws {
         try await Self.withDaemon { address, port, _, _ in
-            let output = try Self.dig(address, port, ["+noall", "+answer", "alias.e2e.test", "A"])
+            let output = try await Self.dig(address, port, ["+noall", "+answer", "alias.e2e.test", "A"])
             let lines = Self.answers(output)
             #expect(lines.count == 6)
             #expect(lines[0].contains("CNAME") && lines[0].contains("alias2.e2e.test."))
@@ -110,13 +110,13 @@ struct DaemonEndToEndTests {
 
     @Test func ttlCountsDownBetweenQueries() async throws {
         try await Self.withDaemon { address, port, _, _ in
-            func ttl() throws -> Int {
-                let line = Self.answers(try Self.dig(address, port, ["+noall", "+answer", "v4only.e2e.test", "A"])).first ?? ""
+            func ttl() async throws -> Int {
+                let line = Self.answers(try await Self.dig(address, port, ["+noall", "+answer", "v4only.e2e.test", "A"])).first ?? ""
                 return Int(line.split(whereSeparator: { $0 == "\t" || $0 == " " })[1]) ?? -1
             }
-            let first = try ttl()
+            let first = try await ttl()
             try await Task.sleep(nanoseconds: 1_100_000_000)
-            let second = try ttl()
+            let second = try await ttl()
             #expect(first >= 299 && first <= 300)
             #expect(second == first - 1 || second == first - 2)
         }
@@ -124,11 +124,11 @@ struct DaemonEndToEndTests {
 
     @Test func shortTTLExpiresOnTimeAndTheNewValueIsServed() async throws {
         try await Self.withDaemon { address, port, daemon, knot in
-            #expect(try Self.dig(address, port, ["+short", "short.e2e.test"]).contains("192.0.2.10"))
-            try knot.updateZone("e2e.test", Self.zone.replacingOccurrences(of: "192.0.2.10", with: "192.0.2.11"))
-            #expect(try Self.dig(address, port, ["+short", "short.e2e.test"]).contains("192.0.2.10"))
+            #expect(try await Self.dig(address, port, ["+short", "short.e2e.test"]).contains("192.0.2.10"))
+            try await knot.updateZone("e2e.test", Self.zone.replacingOccurrences(of: "192.0.2.10", with: "192.0.2.11"))
+            #expect(try await Self.dig(address, port, ["+short", "short.e2e.test"]).contains("192.0.2.10"))
             try await Task.sleep(nanoseconds: 2_050_000_000)
-            #expect(try Self.dig(address, port, ["+short", "short.e2e.test"]).contains("192.0.2.11"))
+            #expect(try await Self.dig(address, port, ["+short", "short.e2e.test"]).contains("192.0.2.11"))
             #expect(daemon.forwarder.statistics.responses.load(ordering: .relaxed) >= 2)
         }
     }
@@ -157,8 +157,8 @@ struct DaemonEndToEndTests {
                 sockets.append(fd)
             }
             let started = Date()
-            let udp = try Self.dig(address, port, ["+short", "www.e2e.test"])
-            let tcp = try Self.dig(address, port, ["+tcp", "+short", "www.e2e.test"])
+            let udp = try await Self.dig(address, port, ["+short", "www.e2e.test"])
+            let tcp = try await Self.dig(address, port, ["+tcp", "+short", "www.e2e.test"])
             #expect(Date().timeIntervalSince(started) < 2)
             #expect(!udp.isEmpty && !tcp.isEmpty)
             try await Task.sleep(nanoseconds: 2_500_000_000)
@@ -181,7 +181,7 @@ struct DaemonEndToEndTests {
             addr.sin_port = in_port_t(UInt16(port).bigEndian)
             inet_pton(AF_INET, address, &addr.sin_addr)
             var rng = SystemRandomNumberGenerator()
-            func blast(_ count: Int) {
+            func blast(_ count: Int) async {
                 for i in 0..<count {
                     var packet: [UInt8]
                     if i % 3 == 0 {
@@ -198,16 +198,16 @@ struct DaemonEndToEndTests {
                             sendto(fd, packet, packet.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
                         }
                     }
-                    if i % 200 == 0 { usleep(1000) }
+                    if i % 200 == 0 { try? await Task.sleep(nanoseconds: 1_000_000) }
                 }
             }
-            blast(20_000)
+            await blast(20_000)
             try await Task.sleep(nanoseconds: 4_000_000_000)  // let misses for random names time out
             let before = residentBytes()
-            blast(20_000)
+            await blast(20_000)
             try await Task.sleep(nanoseconds: 4_000_000_000)
             let after = residentBytes()
-            let answer = try Self.dig(address, port, ["+short", "www.e2e.test"])
+            let answer = try await Self.dig(address, port, ["+short", "www.e2e.test"])
             #expect(Set(answer.split(separator: "\n")) == ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"])
             #expect(daemon.door.statistics.udpQueries.load(ordering: .relaxed) >= 30_000)
             // The second round reuses what the first allocated: well under 32 MiB of growth (the cache budget

@@ -2,6 +2,9 @@
 // bench/micro.sh runs them and counts allocations with valgrind.
 import CHeapStatistics
 import DNSCache
+import DNSForwarder
+import NIOCore
+import NIOPosix
 import DNSWire
 import Foundation
 import Synchronization
@@ -160,7 +163,99 @@ func benchEntryMemory(count: Int) async {
         count, perEntry, wire, perEntry - Double(wire), Double(after - before) / Double(count)))
 }
 
+/// Loops for allocation counting under valgrind (bench/micro.sh runs each with 0 and N iterations and divides).
+func allocationLoop(_ what: String, iterations: Int) async {
+    var checksum = 0
+    switch what {
+    case "decode":
+        for _ in 0..<iterations { checksum &+= (try! DNSMessage(decoding: threeA)).answers.count }
+    case "view":
+        threeA.withUnsafeBytes { buffer in
+            for _ in 0..<iterations { checksum &+= Int((try! DNSQueryView(buffer)).type.rawValue) }
+        }
+    case "hit", "door-hit":
+        let cache = ResponseCache(upstream: SyntheticUpstream())
+        let key = CacheKey(name: try! DNSName("host-42.svc.cluster.local"), type: .a)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await cache.run() }
+            _ = await cache.answer(for: key, id: 1, recursionDesired: true)
+            group.cancelAll()
+        }
+        let query = try! DNSMessage.query(id: 7, name: DNSName("host-42.svc.cluster.local"), type: .a).encode()
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 8)
+        defer { out.deallocate() }
+        query.withUnsafeBytes { buffer in
+            for _ in 0..<iterations {
+                if what == "hit" {
+                    // The cached answer as an array: one allocation for it.
+                    checksum &+= cache.cachedAnswer(for: key, id: 1, recursionDesired: true)!.wire.count
+                } else {
+                    // The DNS door's path: view, key from the packet, hit, render into the send buffer (the door
+                    // allocates that buffer; here it is reused, so this counts everything else).
+                    let view = try! DNSQueryView(buffer)
+                    let packetKey = CacheKey(
+                        nameBytes: UnsafeRawBufferPointer(rebasing: buffer[view.nameRange]), type: view.type,
+                        class: view.class, dnssecOK: false, checkingDisabled: false)
+                    let hit = cache.freshHit(for: packetKey)!
+                    hit.render(into: out, id: view.header.id, recursionDesired: true)
+                    checksum &+= Int(out[3])
+                }
+            }
+        }
+    default:
+        print("unknown allocation loop \(what)")
+    }
+    blackHole(checksum)
+}
+
+/// Upstream throughput: `forwarder ADDRESS:PORT udp|tcp SECONDS CONCURRENCY NAMES` keeps CONCURRENCY questions
+/// outstanding through DNSForwarder (no cache) for SECONDS and prints queries per second.
+func benchForwarder(_ arguments: [String]) async throws {
+    guard arguments.count >= 7, let upstream = UpstreamAddress(parsing: arguments[2]), let seconds = Double(arguments[4]),
+        let concurrency = Int(arguments[5]), let names = Int(arguments[6])
+    else {
+        print("usage: sidecache-bench forwarder ADDRESS:PORT udp|tcp SECONDS CONCURRENCY NAMES")
+        return
+    }
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    var configuration = ForwarderConfiguration(upstreams: [upstream])
+    configuration.forceTCP = arguments[3] == "tcp"
+    let forwarder = try DNSForwarder(configuration: configuration, group: group)
+    let keys = (0..<names).map { CacheKey(name: try! DNSName("n\($0).bench.test"), type: .a) }
+    let deadline = nowSeconds() + seconds
+    let start = nowSeconds()
+    let (answered, failed) = await withTaskGroup(of: (Int, Int).self) { tasks in
+        for worker in 0..<concurrency {
+            tasks.addTask {
+                var ok = 0
+                var bad = 0
+                var index = worker
+                while nowSeconds() < deadline {
+                    if case .response = await forwarder.resolve(keys[index % keys.count]) { ok += 1 } else { bad += 1 }
+                    index += concurrency
+                }
+                return (ok, bad)
+            }
+        }
+        return await tasks.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
+    }
+    let elapsed = nowSeconds() - start
+    print(String(format: "forwarder %@ %@: %.0f queries/s (%d answered, %d failed, %d outstanding, %d TCP connections)",
+        arguments[3], upstream.description, Double(answered) / elapsed, answered, failed, concurrency,
+        forwarder.statistics.tcpConnectionsOpened.load(ordering: .relaxed)))
+    forwarder.shutdown()
+    try await group.shutdownGracefully()
+}
+
 let arguments = CommandLine.arguments
+if arguments.count > 1, arguments[1] == "forwarder" {
+    try await benchForwarder(arguments)
+    exit(0)
+}
+if arguments.count > 2, arguments[1].hasPrefix("alloc-") {
+    await allocationLoop(String(arguments[1].dropFirst(6)), iterations: Int(arguments[2]) ?? 0)
+    exit(0)
+}
 let mode = arguments.count > 1 ? arguments[1] : "all"
 let iterations = arguments.count > 2 ? Int(arguments[2]) ?? 2_000_000 : 2_000_000
 if mode == "codec" || mode == "all" { benchCodec(iterations: iterations) }
