@@ -46,11 +46,25 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // accept4, pipe2 and SO_PEERCRED, which Swift's Glibc module does not export.
+        .target(name: "CPosixShims"),
+        // glibc nscd protocol v2, byte-exact, no I/O.
+        .target(name: "NSCDWire"),
+        // The Unix-socket door: nscd host requests <-> DNS questions through the cache; search list; hosts file.
+        .target(
+            name: "NSCDFrontend",
+            dependencies: [
+                "NSCDWire", "DNSWire", "DNSCache", "ResolverConfiguration", "CPosixShims",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Composition root, a library so tests can run the whole daemon in-process.
         .target(
             name: "SidecacheDaemon",
             dependencies: [
-                "DNSWire", "DNSCache", "DNSForwarder", "DNSFrontend", "ResolverConfiguration",
+                "DNSWire", "DNSCache", "DNSForwarder", "DNSFrontend", "ResolverConfiguration", "NSCDWire",
+                "NSCDFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -61,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "sidecache",
             dependencies: [
-                "SidecacheDaemon", "DNSWire",
+                "SidecacheDaemon", "DNSWire", "NSCDWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -81,6 +95,10 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["DNSWire", "DNSCache"]),
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire", "TestSupport"]),
         .testTarget(name: "DNSCacheTests", dependencies: ["DNSCache", "DNSWire", "TestSupport"]),
+        .testTarget(name: "NSCDWireTests", dependencies: ["NSCDWire", "TestSupport"]),
+        .testTarget(
+            name: "NSCDFrontendTests",
+            dependencies: ["NSCDFrontend", "NSCDWire", "DNSCache", "DNSWire", "TestSupport"]),
         .testTarget(name: "ResolverConfigurationTests", dependencies: ["ResolverConfiguration"]),
         .testTarget(name: "DNSForwarderTests", dependencies: ["DNSForwarder", "DNSWire", "DNSCache", "TestSupport"]),
         .testTarget(name: "DNSFrontendTests", dependencies: ["DNSFrontend", "DNSWire", "DNSCache", "TestSupport"]),

@@ -1,6 +1,7 @@
 import DNSCache
 import DNSForwarder
 import DNSFrontend
+import NSCDFrontend
 import Logging
 import NIOCore
 import NIOPosix
@@ -19,6 +20,10 @@ public final class Sidecache: Sendable {
     public let cache: ResponseCache
     public let forwarder: DNSForwarder
     public let door: DNSDoor
+    /// The nscd door, unless `--nscd-socket off`.
+    public let nscdDoor: NSCDDoor?
+    private let shutdownRequests: AsyncStream<Void>
+    private let shutdownSink: AsyncStream<Void>.Continuation
     public let upstreams: [UpstreamAddress]
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
@@ -60,9 +65,22 @@ public final class Sidecache: Sendable {
         door = DNSDoor(
             configuration: doorConfiguration, cache: cache, group: group, loopGuard: loopGuard,
             logger: Logger(label: "sidecache.dns"))
+        (shutdownRequests, shutdownSink) = AsyncStream.makeStream()
+        if let socketPath = configuration.nscdSocket {
+            let resolver = HostResolver(
+                cache: cache, hostsPath: configuration.hostsFile, resolvConfPath: configuration.resolvConf)
+            let sink = shutdownSink
+            nscdDoor = NSCDDoor(
+                configuration: NSCDFrontendConfiguration(socketPath: socketPath), resolver: resolver, cache: cache,
+                logger: Logger(label: "sidecache.nscd"), onShutdownRequest: { sink.yield() })
+        } else {
+            nscdDoor = nil
+        }
         do {
             try await door.bind()
+            try nscdDoor?.bind()
         } catch {
+            await door.close()
             try? await group.shutdownGracefully()
             throw error
         }
@@ -70,6 +88,7 @@ public final class Sidecache: Sendable {
             "sidecache started",
             metadata: [
                 "upstreams": "\(upstreams.map(\.description))", "dns": "\(door.boundAddresses.map { "\($0)" })",
+                "nscd": "\(configuration.nscdSocket ?? "off")", "hosts-file": "\(configuration.hostsFile)",
                 "cache-size": "\(configuration.cache.maximumBytes)", "threads": "\(threads)",
                 "force-tcp": "\(configuration.forceTCP)", "serve-stale": "\(configuration.cache.maximumStaleAge)",
             ])
@@ -115,13 +134,15 @@ public final class Sidecache: Sendable {
     public func run(signals: [UnixSignal] = [.sigterm, .sigint]) async throws {
         let engine = EngineService(cache: cache)
         let probe = LoopProbeService(forwarder: forwarder)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: engine), .init(service: door)]
+        if let nscdDoor { services.append(.init(service: nscdDoor)) }
+        services.append(.init(service: probe, successTerminationBehavior: .ignore))
+        // `nscd -K` (SHUTDOWN from root over the socket) ends the group like SIGTERM.
+        services.append(
+            .init(service: ShutdownRequestService(requests: shutdownRequests), successTerminationBehavior: .gracefullyShutdownGroup))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [
-                    .init(service: engine),
-                    .init(service: door),
-                    .init(service: probe, successTerminationBehavior: .ignore),
-                ],
+                services: services,
                 gracefulShutdownSignals: signals,
                 logger: logger))
         try await group.run()
@@ -136,6 +157,16 @@ struct EngineService: Service {
     let cache: ResponseCache
     func run() async throws {
         await cancelWhenGracefulShutdown { await cache.run() }
+    }
+}
+
+/// Returns when a shutdown is requested over the nscd socket, which shuts the group down gracefully.
+struct ShutdownRequestService: Service {
+    let requests: AsyncStream<Void>
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            for await _ in requests { return }
+        }
     }
 }
 

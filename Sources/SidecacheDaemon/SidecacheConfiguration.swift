@@ -13,6 +13,9 @@ public struct SidecacheConfiguration: Sendable {
     /// True when `dnsListen` is the default (then an address family the host lacks is skipped, not fatal).
     public var dnsListenIsDefault = true
     public var resolvConf = "/etc/resolv.conf"
+    /// The nscd socket; nil turns the nscd door off.
+    public var nscdSocket: String? = "/var/run/nscd/socket"
+    public var hostsFile = "/etc/hosts"
     public var logLevel: Logger.Level = .info
     public var threads = 0
     public var cache = CacheConfiguration()
@@ -138,6 +141,21 @@ extension SidecacheConfiguration {
         Setting(name: "resolv-conf", repeatable: false, defaultValue: "/etc/resolv.conf",
             help: "resolv.conf to take upstreams from when --upstream is not given") { c, v in
             c.resolvConf = try single("resolv-conf", v)
+        },
+        Setting(name: "nscd-socket", repeatable: false, defaultValue: "/var/run/nscd/socket",
+            help: "Unix socket of the nscd door (glibc looks only at the default path); 'off' turns the door off") { c, v in
+            let path = try single("nscd-socket", v)
+            guard path == "off" || path.hasPrefix("/") else {
+                throw ConfigurationError(setting: "nscd-socket", reason: "'\(path)' is not an absolute path or 'off'")
+            }
+            guard path.utf8.count < 108 else {
+                throw ConfigurationError(setting: "nscd-socket", reason: "longer than 107 octets (the sun_path limit)")
+            }
+            c.nscdSocket = path == "off" ? nil : path
+        },
+        Setting(name: "hosts-file", repeatable: false, defaultValue: "/etc/hosts",
+            help: "hosts file the nscd door consults before DNS (re-read when it changes)") { c, v in
+            c.hostsFile = try single("hosts-file", v)
         },
         Setting(name: "log-level", repeatable: false, defaultValue: "info",
             help: "trace, debug, info, notice, warning, error or critical") { c, v in

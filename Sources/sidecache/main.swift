@@ -1,6 +1,9 @@
 import ArgumentParser
 import Logging
+import NSCDFrontend
+import NSCDWire
 import SidecacheDaemon
+import DNSWire
 
 #if canImport(Glibc)
 import Glibc
@@ -31,7 +34,7 @@ struct SidecacheCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sidecache",
         abstract: "A DNS cache sidecar: glibc's nscd protocol and plain DNS on 127.0.0.1:53 from one cache.",
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, Query.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -81,5 +84,75 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(1)
         }
         try await daemon.run()
+    }
+}
+
+/// Asks the nscd socket as glibc would: GETAI (any family), GETHOSTBYNAME (4), GETHOSTBYNAMEv6 (6), or
+/// GETHOSTBYADDR/v6 for an address. Prints one line per address, like `getent ahosts`.
+struct Query: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Look a name or address up through the nscd socket, as glibc does.")
+
+    @Option(help: "The nscd socket.")
+    var socket = "/var/run/nscd/socket"
+
+    @Option(help: "4 (GETHOSTBYNAME), 6 (GETHOSTBYNAMEv6) or any (GETAI).")
+    var family = "any"
+
+    @Argument(help: "A host name, or an IPv4/IPv6 address for a reverse lookup.")
+    var target: String
+
+    func validate() throws {
+        guard ["4", "6", "any"].contains(family) else { throw ValidationError("--family must be 4, 6 or any") }
+    }
+
+    func run() throws {
+        let request: NSCDRequest
+        let replyFamily: UInt8
+        if let v4 = IPv4Bytes(target) {
+            request = NSCDRequest(type: .getHostByAddress, key: v4.bytes)
+            replyFamily = NSCDAddress.inet
+        } else if let v6 = IPv6Bytes(target) {
+            request = NSCDRequest(type: .getHostByAddressV6, key: v6.bytes)
+            replyFamily = NSCDAddress.inet6
+        } else {
+            let key = Array(target.utf8) + [0]
+            switch family {
+            case "4": request = NSCDRequest(type: .getHostByName, key: key)
+            case "6": request = NSCDRequest(type: .getHostByNameV6, key: key)
+            default: request = NSCDRequest(type: .getAddressInfo, key: key)
+            }
+            replyFamily = family == "6" ? NSCDAddress.inet6 : NSCDAddress.inet
+        }
+        let reply: [UInt8]
+        do {
+            reply = try NSCDClient.exchange(request, socketPath: socket)
+        } catch {
+            printError("sidecache query: \(error)")
+            throw ExitCode(2)
+        }
+        let parsed = request.type == .getAddressInfo
+            ? NSCDHostReply.parseAddressInfo(reply) : NSCDHostReply.parseHostEnt(reply, family: replyFamily)
+        switch parsed {
+        case .addresses(let canonical, let aliases, let addresses)?:
+            for address in addresses {
+                let text = address.family == NSCDAddress.inet
+                    ? IPv4Bytes(address.bytes[0], address.bytes[1], address.bytes[2], address.bytes[3]).description
+                    : IPv6Bytes(bytes: address.bytes).description
+                print(([text, canonical ?? ""] + aliases).filter { !$0.isEmpty }.joined(separator: " "))
+            }
+        case .notFound(let error)?:
+            printError("\(target): not found (\(request.type), error \(error))")
+            throw ExitCode(1)
+        case .notServed?:
+            printError("\(target): the daemon does not serve this (found = -1); glibc would resolve it itself")
+            throw ExitCode(3)
+        case .closed?:
+            printError("\(target): closed without an answer (temporary failure); glibc would resolve it itself")
+            throw ExitCode(3)
+        case nil:
+            printError("\(target): malformed reply of \(reply.count) octets")
+            throw ExitCode(2)
+        }
     }
 }

@@ -1,0 +1,249 @@
+import DNSCache
+import DNSWire
+import ResolverConfiguration
+import Synchronization
+
+/// What a host lookup found.
+public enum HostLookup: Sendable, Hashable {
+    case found(HostAnswer)
+    /// Authoritatively no such host: NXDOMAIN everywhere, or NODATA (`noData`) somewhere in the walk.
+    case notFound(noData: Bool)
+    /// The upstream failed and nothing (fresh or stale) could answer: not a statement about the name.
+    case temporaryFailure
+}
+
+public struct HostAnswer: Sendable, Hashable {
+    public var canonicalName: String
+    /// The names that led here through CNAMEs (glibc reports them as aliases).
+    public var aliases: [String]
+    public var v4: [[UInt8]]
+    public var v6: [[UInt8]]
+}
+
+/// Which address records a request needs.
+public enum HostFamilies: Sendable {
+    case v4, v6, both
+    var types: [DNSType] {
+        switch self {
+        case .v4: [.a]
+        case .v6: [.aaaa]
+        case .both: [.a, .aaaa]
+        }
+    }
+}
+
+/// Resolves names as glibc's own stub would in this pod: the hosts file first (`hosts: files dns`), then DNS with
+/// the resolv.conf search list and `ndots` (resolv/res_query.c `res_nsearch`). All search candidates are asked at
+/// once; the answer is the one glibc's walk in order would have reached (the first candidate that exists), so an
+/// `ndots:5` lookup costs one round trip instead of one per candidate.
+public final class HostResolver: Sendable {
+    let cache: ResponseCache
+    public let hosts: HostsFile
+    let resolvConfPath: String
+    private let resolvConf: Mutex<(ResolvConf, FileStamp)>
+
+    public init(cache: ResponseCache, hostsPath: String, resolvConfPath: String) {
+        self.cache = cache
+        self.hosts = HostsFile(path: hostsPath)
+        self.resolvConfPath = resolvConfPath
+        var stamp = FileStamp()
+        _ = stamp.changed(resolvConfPath, force: true)
+        resolvConf = Mutex(((try? ResolvConf(contentsOf: resolvConfPath)) ?? ResolvConf(), stamp))
+    }
+
+    /// The search rules in force, re-read when resolv.conf changed.
+    public var searchRules: ResolvConf {
+        let reload = resolvConf.withLock { $0.1.changed(resolvConfPath) }
+        if reload, let fresh = try? ResolvConf(contentsOf: resolvConfPath) {
+            resolvConf.withLock { $0.0 = fresh }
+        }
+        return resolvConf.withLock { $0.0 }
+    }
+
+    // MARK: - Forward
+
+    /// The answer from the hosts file and the cache alone, or nil when some needed answer is not cached.
+    public func cachedLookup(_ name: String, families: HostFamilies) -> HostLookup? {
+        if let entry = hosts.lookup(name: name) { return Self.fromHosts(entry, families) }
+        let candidates = searchRules.candidates(for: name)
+        guard !candidates.isEmpty else { return .notFound(noData: false) }
+        var sawNoData = false
+        for candidate in candidates {
+            var answers: [CacheAnswer] = []
+            for type in families.types {
+                guard let answer = cache.cachedAnswer(for: CacheKey(name: candidate, type: type), id: 0, recursionDesired: true)
+                else { return nil }
+                answers.append(answer)
+            }
+            switch Self.combine(answers) {
+            case .found(let answer): return .found(answer)
+            case .notFound(let noData): sawNoData = sawNoData || noData
+            case .temporaryFailure: return .temporaryFailure
+            }
+        }
+        return .notFound(noData: sawNoData)
+    }
+
+    /// The full lookup: every candidate and family asked at once, then glibc's walk over the results.
+    public func lookup(_ name: String, families: HostFamilies) async -> HostLookup {
+        if let entry = hosts.lookup(name: name) { return Self.fromHosts(entry, families) }
+        let candidates = searchRules.candidates(for: name)
+        guard !candidates.isEmpty else { return .notFound(noData: false) }
+        let cache = self.cache
+        let results = await withTaskGroup(of: (Int, Int, CacheAnswer).self) { group in
+            for (index, candidate) in candidates.enumerated() {
+                for (typeIndex, type) in families.types.enumerated() {
+                    group.addTask {
+                        (index, typeIndex, await cache.answer(for: CacheKey(name: candidate, type: type), id: 0, recursionDesired: true))
+                    }
+                }
+            }
+            var table: [Int: [Int: CacheAnswer]] = [:]
+            for await (index, typeIndex, answer) in group { table[index, default: [:]][typeIndex] = answer }
+            return table
+        }
+        var sawNoData = false
+        for index in candidates.indices {
+            let answers = families.types.indices.compactMap { results[index]?[$0] }
+            switch Self.combine(answers) {
+            case .found(let answer): return .found(answer)
+            case .notFound(let noData): sawNoData = sawNoData || noData
+            case .temporaryFailure: return .temporaryFailure
+            }
+        }
+        return .notFound(noData: sawNoData)
+    }
+
+    static func fromHosts(_ entry: HostsFile.Entry, _ families: HostFamilies) -> HostLookup {
+        let v4 = families == .v6 ? [] : entry.v4
+        let v6 = families == .v4 ? [] : entry.v6
+        // nss_files answers for the name even when it has no address of the asked family (NODATA-like).
+        guard !v4.isEmpty || !v6.isEmpty else { return .notFound(noData: true) }
+        return .found(HostAnswer(canonicalName: entry.canonicalName, aliases: entry.aliases, v4: v4, v6: v6))
+    }
+
+    /// One candidate's outcome from its A and/or AAAA answers.
+    static func combine(_ answers: [CacheAnswer]) -> HostLookup {
+        var found: HostAnswer? = nil
+        var temporary = false
+        var noData = false
+        for answer in answers {
+            if answer.isTemporaryFailure {
+                temporary = true
+                continue
+            }
+            guard let message = try? DNSMessage(decoding: answer.wire) else {
+                temporary = true
+                continue
+            }
+            switch answer.replyClass {
+            case .positive:
+                let part = extract(message)
+                if var merged = found {
+                    merged.v4 += part.v4
+                    merged.v6 += part.v6
+                    found = merged
+                } else {
+                    found = part
+                }
+            case .noData:
+                noData = true
+            case .nameError:
+                break
+            default:
+                temporary = true
+            }
+        }
+        if let found { return .found(found) }
+        if temporary { return .temporaryFailure }
+        return .notFound(noData: noData)
+    }
+
+    /// Addresses, canonical name and CNAME aliases of a positive answer.
+    static func extract(_ message: DNSMessage) -> HostAnswer {
+        var v4: [[UInt8]] = []
+        var v6: [[UInt8]] = []
+        var aliases: [String] = []
+        var canonical = message.questions.first.map { text($0.name) } ?? ""
+        for record in message.answers {
+            switch record.data {
+            case .cname(let target):
+                aliases.append(text(record.name))
+                canonical = text(target)
+            case .a(let address):
+                v4.append(address.bytes)
+                canonical = text(record.name)
+            case .aaaa(let address):
+                v6.append(address.bytes)
+                canonical = text(record.name)
+            default:
+                break
+            }
+        }
+        return HostAnswer(canonicalName: canonical, aliases: aliases, v4: v4, v6: v6)
+    }
+
+    /// A name as glibc prints it: presentation form without the trailing dot.
+    static func text(_ name: DNSName) -> String {
+        let description = name.description
+        return description == "." ? description : String(description.dropLast())
+    }
+
+    // MARK: - Reverse
+
+    /// The PTR name of an address (RFC 1035 3.5, RFC 3596 2.5).
+    static func reverseName(_ address: [UInt8]) -> DNSName? {
+        let text: String
+        if address.count == 4 {
+            text = address.reversed().map(String.init).joined(separator: ".") + ".in-addr.arpa."
+        } else if address.count == 16 {
+            text = address.reversed().flatMap { [String($0 & 0x0F, radix: 16), String($0 >> 4, radix: 16)] }
+                .joined(separator: ".") + ".ip6.arpa."
+        } else {
+            return nil
+        }
+        return try? DNSName(text)
+    }
+
+    public func cachedReverse(_ address: [UInt8]) -> HostLookup? {
+        if let name = hosts.lookup(address: address) { return Self.reverseFound(name, address) }
+        guard let ptr = Self.reverseName(address) else { return .notFound(noData: false) }
+        guard let answer = cache.cachedAnswer(for: CacheKey(name: ptr, type: .ptr), id: 0, recursionDesired: true)
+        else { return nil }
+        return Self.reverseResult(answer, address)
+    }
+
+    public func reverse(_ address: [UInt8]) async -> HostLookup {
+        if let name = hosts.lookup(address: address) { return Self.reverseFound(name, address) }
+        guard let ptr = Self.reverseName(address) else { return .notFound(noData: false) }
+        let answer = await cache.answer(for: CacheKey(name: ptr, type: .ptr), id: 0, recursionDesired: true)
+        return Self.reverseResult(answer, address)
+    }
+
+    static func reverseFound(_ name: String, _ address: [UInt8]) -> HostLookup {
+        .found(HostAnswer(canonicalName: name, aliases: [], v4: address.count == 4 ? [address] : [],
+            v6: address.count == 16 ? [address] : []))
+    }
+
+    static func reverseResult(_ answer: CacheAnswer, _ address: [UInt8]) -> HostLookup {
+        if answer.isTemporaryFailure { return .temporaryFailure }
+        guard let message = try? DNSMessage(decoding: answer.wire) else { return .temporaryFailure }
+        switch answer.replyClass {
+        case .positive:
+            let names = message.answers.compactMap { record -> String? in
+                if case .ptr(let target) = record.data { return text(target) }
+                return nil
+            }
+            guard let first = names.first else { return .notFound(noData: true) }
+            var result = reverseFound(first, address)
+            if case .found(var answer) = result {
+                answer.aliases = Array(names.dropFirst())
+                result = .found(answer)
+            }
+            return result
+        case .noData: return .notFound(noData: true)
+        case .nameError: return .notFound(noData: false)
+        default: return .temporaryFailure
+        }
+    }
+}

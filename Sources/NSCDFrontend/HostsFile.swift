@@ -1,0 +1,119 @@
+import DNSWire
+import ResolverConfiguration
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// /etc/hosts, consulted before DNS as `hosts: files dns` does (hosts(5), glibc nss_files): one address, then the
+/// canonical name and aliases; `#` starts a comment; names compare ignoring case. Re-read when its modification time
+/// or size changes (checked at most once a second).
+public final class HostsFile: Sendable {
+    public struct Entry: Sendable, Hashable {
+        public var canonicalName: String
+        public var aliases: [String]
+        public var v4: [[UInt8]]
+        public var v6: [[UInt8]]
+    }
+
+    struct Table: Sendable {
+        var byName: [String: Entry] = [:]
+        var byAddress: [[UInt8]: String] = [:]
+        var stamp = FileStamp()
+    }
+
+    public let path: String
+    private let table = Mutex(Table())
+
+    public init(path: String) {
+        self.path = path
+        _ = refresh(force: true)
+    }
+
+    /// Parses hosts-file text.
+    static func parse(_ text: String) -> (byName: [String: Entry], byAddress: [[UInt8]: String]) {
+        var byName: [String: Entry] = [:]
+        var order: [String] = []
+        var byAddress: [[UInt8]: String] = [:]
+        for rawLine in text.split(separator: "\n") {
+            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
+            guard fields.count >= 2 else { continue }
+            var v4: [UInt8]? = nil
+            var v6: [UInt8]? = nil
+            if let address = IPv4Bytes(fields[0]) {
+                v4 = address.bytes
+            } else if let address = IPv6Bytes(fields[0].split(separator: "%").first.map(String.init) ?? "") {
+                v6 = address.bytes
+            } else {
+                continue
+            }
+            let names = Array(fields.dropFirst())
+            let canonical = names[0]
+            if let key = v4 ?? v6, byAddress[key] == nil { byAddress[key] = canonical }
+            for name in names {
+                let lowered = name.lowercased()
+                var entry = byName[lowered] ?? Entry(canonicalName: canonical, aliases: [], v4: [], v6: [])
+                if byName[lowered] == nil {
+                    order.append(lowered)
+                    entry.aliases = names.filter { $0 != canonical }
+                }
+                if let v4, !entry.v4.contains(v4) { entry.v4.append(v4) }
+                if let v6, !entry.v6.contains(v6) { entry.v6.append(v6) }
+                byName[lowered] = entry
+            }
+        }
+        return (byName, byAddress)
+    }
+
+    /// Re-reads the file when it changed. Returns true when it was (re)loaded.
+    @discardableResult
+    public func refresh(force: Bool = false) -> Bool {
+        guard table.withLock({ $0.stamp.changed(path, force: force) }) else { return false }
+        let parsed = Self.parse((try? TextFile.read(path)) ?? "")
+        table.withLock { table in
+            table.byName = parsed.byName
+            table.byAddress = parsed.byAddress
+        }
+        return true
+    }
+
+    /// The entry for a name (a trailing dot is ignored, as nss_files does).
+    public func lookup(name: String) -> Entry? {
+        refresh()
+        let key = (name.hasSuffix(".") ? String(name.dropLast()) : name).lowercased()
+        return table.withLock { $0.byName[key] }
+    }
+
+    /// The canonical name for an address.
+    public func lookup(address: [UInt8]) -> String? {
+        refresh()
+        return table.withLock { $0.byAddress[address] }
+    }
+}
+
+/// A file's size and modification time as last seen, to re-read it only when it changed (checked at most once a
+/// second).
+struct FileStamp: Sendable {
+    var modified = timespec()
+    var size = -1
+    var checkedAt = -1
+
+    /// Records the file's current stamp; true when it differs from the last one (or `force`).
+    mutating func changed(_ path: String, force: Bool = false) -> Bool {
+        let now = Int(time(nil))
+        if !force && checkedAt == now { return false }
+        checkedAt = now
+        var status = stat()
+        let exists = stat(path, &status) == 0
+        let size = exists ? Int(status.st_size) : -1
+        let modified = exists ? status.st_mtim : timespec()
+        defer {
+            self.size = size
+            self.modified = modified
+        }
+        return force || size != self.size || modified.tv_sec != self.modified.tv_sec
+            || modified.tv_nsec != self.modified.tv_nsec
+    }
+}
