@@ -68,10 +68,11 @@ public final class DNSForwarder: Upstream, Sendable {
             tried.insert(index)
             let now = NIODeadline.now()
             guard now < deadline else { break }
-            let timeout = min(configuration.attemptTimeout, deadline - now)
+            // One try, a TCP retry after truncation included, ends by its own deadline.
+            let tryDeadline = min(now + configuration.attemptTimeout, deadline)
             let began = NIODeadline.now()
             do {
-                let message = try await exchange(key, upstream: index, timeout: timeout)
+                let message = try await exchange(key, upstream: index, deadline: tryDeadline)
                 statistics.recordLatency(upstream: index, nanoseconds: (NIODeadline.now() - began).nanoseconds)
                 statistics.bump(statistics.responses)
                 everAnswered.store(true, ordering: .relaxed)
@@ -108,15 +109,17 @@ public final class DNSForwarder: Upstream, Sendable {
         return .failure(lastFailure)
     }
 
-    private func exchange(_ key: CacheKey, upstream index: Int, timeout: TimeAmount) async throws -> DNSMessage {
+    private func exchange(_ key: CacheKey, upstream index: Int, deadline: NIODeadline) async throws -> DNSMessage {
         if configuration.forceTCP {
-            return try await pools[index].exchange(key, timeout: timeout)
+            return try await pools[index].exchange(key, deadline: deadline)
         }
-        let message = try await exchangeUDP(key, upstream: addresses[index], timeout: timeout)
+        let remaining = deadline - NIODeadline.now()
+        guard remaining > .zero else { throw ExchangeError.timeout }
+        let message = try await exchangeUDP(key, upstream: addresses[index], timeout: remaining)
         if message.header.isTruncated {
-            // RFC 7766 5: retry the whole question over TCP.
+            // RFC 7766 5: retry the whole question over TCP, within what is left of this try.
             statistics.bump(statistics.truncatedRetries)
-            return try await pools[index].exchange(key, timeout: timeout)
+            return try await pools[index].exchange(key, deadline: deadline)
         }
         return message
     }

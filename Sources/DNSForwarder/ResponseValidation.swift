@@ -20,6 +20,14 @@ func validateReply(_ bytes: [UInt8], id: UInt16, key: CacheKey) -> Result<DNSMes
     }
     guard message.header.id == id else { return .failure(.wrongID) }
     guard message.header.isResponse else { return .failure(.notAResponse) }
+    // Some servers answer FORMERR, NOTIMP or REFUSED without echoing the question. With our ID (16 random bits on a
+    // connected socket) that is still their answer; it can only fail the question, never put data in the cache.
+    let rcode = message.responseCode
+    if message.questions.isEmpty && message.answers.isEmpty
+        && (rcode == .formatError || rcode == .notImplemented || rcode == .refused || rcode == .serverFailure)
+    {
+        return .success(message)
+    }
     guard message.questions.count == 1, let question = message.questions.first,
         question.type == key.type, question.class == key.class, question.name.lowercased().wire == key.name
     else { return .failure(.wrongQuestion) }

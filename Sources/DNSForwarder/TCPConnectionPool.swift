@@ -173,17 +173,26 @@ final class TCPConnectionPool: Sendable {
         return future
     }
 
-    func exchange(_ key: CacheKey, timeout: TimeAmount) async throws -> DNSMessage {
+    /// One question on a pooled connection. Everything, connecting included, ends by `deadline`.
+    func exchange(_ key: CacheKey, deadline: NIODeadline) async throws -> DNSMessage {
+        let waiting = group.next().makePromise(of: Connection.self)
+        checkout().cascade(to: waiting)
+        let connectTimer = waiting.futureResult.eventLoop.scheduleTask(deadline: deadline) {
+            waiting.fail(ExchangeError.timeout)
+        }
         let connection: Connection
         do {
-            connection = try await checkout().get()
+            connection = try await waiting.futureResult.get()
+            connectTimer.cancel()
+        } catch let error as ExchangeError {
+            throw error
         } catch {
             throw ExchangeError.network(error)
         }
         let loop = connection.channel.eventLoop
         let promise = loop.makePromise(of: DNSMessage.self)
         let handler = connection.handler
-        let timer = loop.scheduleTask(in: timeout) {
+        let timer = loop.scheduleTask(deadline: deadline) {
             handler.forget(promise)
             promise.fail(ExchangeError.timeout)
         }

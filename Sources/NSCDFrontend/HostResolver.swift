@@ -18,6 +18,13 @@ public struct HostAnswer: Sendable, Hashable {
     public var aliases: [String]
     public var v4: [[UInt8]]
     public var v6: [[UInt8]]
+
+    public init(canonicalName: String, aliases: [String], v4: [[UInt8]], v6: [[UInt8]]) {
+        self.canonicalName = canonicalName
+        self.aliases = aliases
+        self.v4 = v4
+        self.v6 = v6
+    }
 }
 
 /// Which address records a request needs.
