@@ -39,8 +39,11 @@ struct DaemonEndToEndTests {
     ) async throws {
         let knot = try await KnotServer.launch(zones: ["e2e.test": zone])
         let address = randomLoopbackAddress()
+        // Never the host's real /var/run/nscd: the nscd door gets a socket in a scratch directory.
+        let scratch = try makeScratchDirectory("e2e")
         let flags = try SidecacheConfiguration.parseFlags(
-            ["--upstream", "\(knot.address):\(knot.port)", "--dns-listen", "\(address):5353", "--tcp-idle-timeout", "1s"] + extra)
+            ["--upstream", "\(knot.address):\(knot.port)", "--dns-listen", "\(address):5353", "--tcp-idle-timeout", "1s",
+             "--nscd-socket", "\(scratch)/nscd/socket", "--hosts-file", "\(scratch)/hosts"] + extra)
         let configuration = try SidecacheConfiguration.resolve(flags: flags, environment: [:])
         let daemon = try await Sidecache(configuration: configuration)
         try await withThrowingTaskGroup(of: Void.self) { group in

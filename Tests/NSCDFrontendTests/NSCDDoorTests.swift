@@ -1,0 +1,187 @@
+import DNSCache
+import DNSWire
+import Foundation
+import NSCDFrontend
+import NSCDWire
+import TestSupport
+import Testing
+
+/// The nscd door in-process, on a socket in a scratch directory, in front of a scripted upstream.
+@Suite(.serialized)
+struct NSCDDoorTests {
+    static func withDoor(
+        hosts: String = "", resolv: String = "nameserver 192.0.2.53\nsearch ns.svc.cluster.local svc.cluster.local\noptions ndots:5\n",
+        _ body: @Sendable (String, ScriptedUpstream, NSCDDoor) async throws -> Void
+    ) async throws {
+        let directory = try makeScratchDirectory("nscd")
+        try hosts.write(toFile: directory + "/hosts", atomically: true, encoding: .utf8)
+        try resolv.write(toFile: directory + "/resolv.conf", atomically: true, encoding: .utf8)
+        let upstream = ScriptedUpstream()
+        upstream.setFallback(.reply(rcode: .nameError, answers: [], authorities: [
+            .soa("cluster.local", DNSRecordData.SOA(mname: "ns.cluster.local", rname: "h.cluster.local", serial: 1,
+                refresh: 1, retry: 1, expire: 1, minimum: 30), ttl: 30)
+        ]))
+        let cache = ResponseCache(upstream: upstream)
+        let resolver = HostResolver(cache: cache, hostsPath: directory + "/hosts", resolvConfPath: directory + "/resolv.conf")
+        let socket = directory + "/sub/socket"
+        let door = NSCDDoor(
+            configuration: NSCDFrontendConfiguration(socketPath: socket, readDeadlineMilliseconds: 500),
+            resolver: resolver, cache: cache)
+        try door.bind()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await cache.run() }
+            group.addTask { try await door.run() }
+            defer { group.cancelAll() }
+            try await body(socket, upstream, door)
+        }
+        #expect(!FileManager.default.fileExists(atPath: socket), "the socket file is removed on shutdown")
+    }
+
+    static func ask(_ socket: String, _ request: NSCDRequest) async throws -> [UInt8] {
+        try await offloaded { try NSCDClient.exchange(request, socketPath: socket, timeoutMilliseconds: 3000) }
+    }
+
+    static func getai(_ name: String) -> NSCDRequest { NSCDRequest(type: .getAddressInfo, key: Array(name.utf8) + [0]) }
+
+    @Test func socketIsCreatedWorldWritableInANewDirectory() async throws {
+        try await Self.withDoor { socket, _, _ in
+            var status = stat()
+            #expect(stat(socket, &status) == 0)
+            #expect(status.st_mode & 0o777 == 0o666)
+            #expect(status.st_mode & S_IFMT == S_IFSOCK)
+        }
+    }
+
+    @Test func searchListCandidatesAreAskedAtOnceAndTheFirstExistingWins() async throws {
+        try await Self.withDoor { socket, upstream, _ in
+            upstream.answer("my-svc.svc.cluster.local", .a, [.a("my-svc.svc.cluster.local", IPv4Bytes(10, 96, 1, 1), ttl: 30)])
+            upstream.answer("my-svc", .a, [.a("my-svc", IPv4Bytes(6, 6, 6, 6), ttl: 30)])
+            let reply = try await Self.ask(socket, Self.getai("my-svc"))
+            guard case .addresses(let canonical, _, let addresses)? = NSCDHostReply.parseAddressInfo(reply) else {
+                Issue.record("no addresses: \(reply)")
+                return
+            }
+            // glibc's walk: my-svc.ns.svc.cluster.local (NXDOMAIN), then my-svc.svc.cluster.local (found).
+            #expect(canonical == "my-svc.svc.cluster.local")
+            #expect(addresses == [NSCDAddress(family: 2, bytes: [10, 96, 1, 1])])
+            // Every candidate and both families went out together: 2 search domains + the bare name, A and AAAA.
+            #expect(upstream.queries.count == 6)
+            // The second time it is a hit, answered on the accept thread.
+            _ = try await Self.ask(socket, Self.getai("my-svc"))
+            #expect(upstream.queries.count == 6)
+        }
+    }
+
+    @Test func hostsFileComesFirstAndOtherDatabasesAreNotServed() async throws {
+        try await Self.withDoor(hosts: "10.1.2.3 host-alias.example host-alias\n") { socket, upstream, _ in
+            let reply = try await Self.ask(socket, NSCDRequest(type: .getHostByName, key: Array("host-alias\0".utf8)))
+            #expect(NSCDHostReply.parseHostEnt(reply, family: 2) == .addresses(
+                canonicalName: "host-alias.example", aliases: ["host-alias"], addresses: [NSCDAddress(family: 2, bytes: [10, 1, 2, 3])]))
+            #expect(upstream.queries.isEmpty)
+            let passwd = try await Self.ask(socket, NSCDRequest(type: .getPasswordByName, key: Array("root\0".utf8)))
+            #expect(passwd.count == 36)
+            #expect(passwd.nscdInt32(at: 4) == -1)
+            let mapping = try await Self.ask(socket, NSCDRequest(type: .getHostsMapping, key: Array("hosts\0".utf8)))
+            #expect(mapping.isEmpty)
+        }
+    }
+
+    @Test func temporaryFailureClosesInsteadOfSayingNoSuchHost() async throws {
+        try await Self.withDoor { socket, upstream, door in
+            upstream.setFallback(.fail(.timeout))
+            let reply = try await Self.ask(socket, Self.getai("down.example.com"))
+            #expect(reply.isEmpty)
+            #expect(door.statistics.fallbacks.load(ordering: .relaxed) == 1)
+        }
+    }
+
+    @Test func malformedRequestsCloseOnlyTheirConnection() async throws {
+        try await Self.withDoor { socket, upstream, door in
+            upstream.answer("good.example.com", .a, [.a("good.example.com", IPv4Bytes(192, 0, 2, 7), ttl: 60)])
+            let garbage: [[UInt8]] = [
+                [UInt8](hex: "01000000 0e000000 02000000 6100"),  // version 1
+                [UInt8](hex: "02000000 63000000 02000000 6100"),  // unknown type
+                [UInt8](hex: "02000000 0e000000 ffff0000"),  // key length 65535
+                [UInt8](hex: "02000000 0e000000 03000000 616263"),  // key without NUL
+                [UInt8](hex: "0200"),  // half a header, then nothing
+            ]
+            for bytes in garbage {
+                let reply = try await offloaded { try RawClient.send(bytes, to: socket) }
+                #expect(reply.isEmpty)
+            }
+            let good = try await Self.ask(socket, Self.getai("good.example.com"))
+            #expect(NSCDHostReply.parseAddressInfo(good) != nil)
+            #expect(door.statistics.malformed.load(ordering: .relaxed) >= 4)
+        }
+    }
+
+    /// 10,000 connections that send nothing: the slow lane holds at most its capacity and closes the rest; a good
+    /// client keeps being answered at once.
+    @Test func tenThousandSilentConnectionsDoNotHoldUpAGoodClient() async throws {
+        try await Self.withDoor { socket, upstream, door in
+            upstream.answer("good.example.com", .a, [.a("good.example.com", IPv4Bytes(192, 0, 2, 7), ttl: 600)])
+            _ = try await Self.ask(socket, Self.getai("good.example.com"))
+            let silent = try await offloaded { try RawClient.connectMany(10_000, to: socket) }
+            defer { for fd in silent { close(fd) } }
+            var slowest = 0.0
+            for _ in 0..<20 {
+                let started = Date()
+                let reply = try await Self.ask(socket, Self.getai("good.example.com"))
+                slowest = max(slowest, Date().timeIntervalSince(started))
+                #expect(NSCDHostReply.parseAddressInfo(reply) != nil)
+            }
+            #expect(slowest < 0.5, "a good lookup took \(slowest) s")
+            try await Task.sleep(nanoseconds: 800_000_000)
+            // Past the read deadline every silent connection has been closed by the door.
+            #expect(door.statistics.slowClosed.load(ordering: .relaxed) >= 9_000)
+        }
+    }
+}
+
+/// A client that sends raw bytes, for malformed-input tests.
+enum RawClient {
+    static func connect(_ path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (i, byte) in path.utf8.enumerated() { buffer[i] = byte }
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result == 0 else {
+            close(fd)
+            throw TestFailure("connect: \(errno)")
+        }
+        return fd
+    }
+
+    static func send(_ bytes: [UInt8], to path: String) throws -> [UInt8] {
+        let fd = try connect(path)
+        defer { close(fd) }
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var reply: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1024)
+        while true {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 3000) > 0 else { throw TestFailure("the door neither answered nor closed") }
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { return reply }
+            reply += chunk[0..<count]
+        }
+    }
+
+    static func connectMany(_ count: Int, to path: String) throws -> [Int32] {
+        var fds: [Int32] = []
+        for _ in 0..<count {
+            guard let fd = try? connect(path) else { break }
+            fds.append(fd)
+        }
+        guard fds.count == count else {
+            for fd in fds { close(fd) }
+            throw TestFailure("only \(fds.count) of \(count) connections opened")
+        }
+        return fds
+    }
+}
