@@ -3,9 +3,9 @@ import DNSWire
 /// One lock's worth of the cache: the table, the CLOCK rings that order eviction, the in-flight upstream queries
 /// and the failure backoffs of the keys that hash here.
 ///
-/// Eviction (when a budget is exceeded): the CLOCK hand sweeps its ring; entries past their stale limit go first,
-/// then entries past expiry, then entries whose reference bit is clear (a hit sets the bit; the hand clears it as it
-/// passes). Positive and negative entries have separate rings and budgets.
+/// Eviction (when a budget is exceeded): the CLOCK hand sweeps its ring and evicts the first entry it meets that is
+/// past its expiry or whose reference bit is clear (a hit sets the bit; the hand clears it as it passes). Positive and
+/// negative entries have separate rings and budgets. Entries past their stale limit are also purged every 30 s.
 struct CacheShard: ~Copyable {
     /// Laid out largest field first so a table slot is 24 octets (the memory budget per entry is tight).
     struct Node {
@@ -49,11 +49,6 @@ struct CacheShard: ~Copyable {
     var bytes: Int { positive.bytes + negative.bytes }
 
     static func cost(of key: CacheKey, _ entry: CacheEntry) -> Int { entry.cost + key.name.count }
-
-    /// Marks a hit for CLOCK.
-    mutating func touch(_ key: CacheKey) {
-        table[key]?.referenced = true
-    }
 
     /// Stores `entry`, replacing any previous one, then evicts until both budgets hold. Returns evicted count.
     mutating func insert(

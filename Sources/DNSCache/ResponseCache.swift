@@ -326,7 +326,7 @@ public final class ResponseCache: Sendable {
         public var bytes: Int
     }
 
-    /// Every entry with its remaining TTL, for `sidecache dump`.
+    /// Every entry with its remaining TTL, for inspection by operators and tests.
     public func dump() -> [DumpEntry] {
         let now = clock.now
         return shards.flatMap { box in

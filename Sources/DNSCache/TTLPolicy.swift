@@ -8,7 +8,7 @@ import DNSWire
 ///   different RRsets are never flattened to one value.
 /// - Negative answers live for min(SOA TTL, SOA MINIMUM) (RFC 2308 5), clamped by `maximumNegativeTTL`.
 /// - A served TTL is the **floor** of the remaining whole seconds: an answer stored with TTL 2 at t0 is served with
-///   TTL 1 until t0+1 s, with TTL 0 from t0+1 s until t0+2 s, and is not served at or after t0+2 s. Rounding down
+///   TTL 2 at t0, TTL 1 from just after t0 through t0+1 s, TTL 0 after t0+1 s, and is not served at or after t0+2 s. Rounding down
 ///   means no downstream cache can keep the data past the moment sidecache itself drops it (RFC 1035 3.2.1 and
 ///   RFC 2181 8: the TTL bounds how long data may be cached).
 public struct TTLPolicy: Sendable, Hashable {

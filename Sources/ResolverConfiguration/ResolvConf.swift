@@ -1,7 +1,8 @@
 import DNSWire
 
-/// The contents of a resolv.conf (resolv.conf(5) as glibc reads it, `resolv/res_init.c`), shared by the
-/// forwarder (nameservers, timeout, attempts, rotate, use-vc) and the nscd door (search list, ndots).
+/// The contents of a resolv.conf (resolv.conf(5) as glibc reads it, `resolv/res_init.c`), shared by the daemon
+/// (nameservers become the upstreams when none is configured) and the nscd door (search list, ndots). `timeout`,
+/// `attempts`, `rotate` and `use-vc` are parsed and kept for logging; the forwarder has its own settings for them.
 ///
 /// Parsing follows glibc: a line's first word is the keyword; `#` or `;` starts a comment only at the start of a
 /// line; the last `search` or `domain` line wins; at most 3 nameservers are used (MAXNS) and 6 search domains
