@@ -79,7 +79,7 @@ struct Serve: AsyncParsableCommand {
             printError("sidecache: \(error)")
             if geteuid() != 0 {
                 printError(
-                    "hint: without root, listen on a high port: swift run sidecache serve --dns-listen 127.0.0.1:5353 --upstream <server>")
+                    "hint: without root, use a high port and your own socket path: swift run sidecache serve --dns-listen 127.0.0.1:5353 --nscd-socket /tmp/sidecache/socket --upstream <server>")
             }
             throw ExitCode(1)
         }
