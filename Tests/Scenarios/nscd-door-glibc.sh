@@ -122,7 +122,9 @@ for pair in "$resolv:/etc/resolv.conf" "$work/hosts:/etc/hosts" "$work/nsswitch.
     mount --bind "${pair%%:*}" "${pair#*:}"
     mounts=("${pair#*:}" "${mounts[@]}")
 done
-mkdir -p /var/run/nscd   # exists on Debian; the tmpfs below hides whatever it holds, in this namespace only
+# The mount point must already exist (Debian's libc-bin/nscd layout has it): creating it would change the host's
+# filesystem. The tmpfs hides whatever it holds, in this namespace only.
+[[ -d /var/run/nscd && ! -L /var/run/nscd ]] || abort "/var/run/nscd is not a directory here; cannot mount a tmpfs on it"
 mount -t tmpfs -o mode=0755,size=4m tmpfs /var/run/nscd
 mounts=(/var/run/nscd "${mounts[@]}")
 [[ -z $(ls -A /var/run/nscd) ]] || abort "/var/run/nscd is not empty after mounting the tmpfs"
