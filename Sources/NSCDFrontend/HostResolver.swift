@@ -71,7 +71,7 @@ public final class HostResolver: Sendable {
 
     /// The answer from the hosts file and the cache alone, or nil when some needed answer is not cached.
     public func cachedLookup(_ name: String, families: HostFamilies) -> HostLookup? {
-        if let entry = hosts.lookup(name: name) { return Self.fromHosts(entry, families) }
+        if let found = hostsAnswer(name, families) { return found }
         let candidates = searchRules.candidates(for: name)
         guard !candidates.isEmpty else { return .notFound(noData: false) }
         var sawNoData = false
@@ -82,7 +82,7 @@ public final class HostResolver: Sendable {
                 else { return nil }
                 answers.append(answer)
             }
-            switch Self.combine(answers) {
+            switch Self.combine(answers, asked: candidate) {
             case .found(let answer): return .found(answer)
             case .notFound(let noData): sawNoData = sawNoData || noData
             case .temporaryFailure: return .temporaryFailure
@@ -93,7 +93,7 @@ public final class HostResolver: Sendable {
 
     /// The full lookup: every candidate and family asked at once, then glibc's walk over the results.
     public func lookup(_ name: String, families: HostFamilies) async -> HostLookup {
-        if let entry = hosts.lookup(name: name) { return Self.fromHosts(entry, families) }
+        if let found = hostsAnswer(name, families) { return found }
         let candidates = searchRules.candidates(for: name)
         guard !candidates.isEmpty else { return .notFound(noData: false) }
         let cache = self.cache
@@ -110,9 +110,9 @@ public final class HostResolver: Sendable {
             return table
         }
         var sawNoData = false
-        for index in candidates.indices {
+        for (index, candidate) in candidates.enumerated() {
             let answers = families.types.indices.compactMap { results[index]?[$0] }
-            switch Self.combine(answers) {
+            switch Self.combine(answers, asked: candidate) {
             case .found(let answer): return .found(answer)
             case .notFound(let noData): sawNoData = sawNoData || noData
             case .temporaryFailure: return .temporaryFailure
@@ -121,16 +121,18 @@ public final class HostResolver: Sendable {
         return .notFound(noData: sawNoData)
     }
 
-    static func fromHosts(_ entry: HostsFile.Entry, _ families: HostFamilies) -> HostLookup {
+    /// The hosts file's answer, or nil to go on to DNS. nss_files returns "not found" for a name it lists only with
+    /// addresses of the other family, and `hosts: files dns` then asks DNS.
+    func hostsAnswer(_ name: String, _ families: HostFamilies) -> HostLookup? {
+        guard let entry = hosts.lookup(name: name) else { return nil }
         let v4 = families == .v6 ? [] : entry.v4
         let v6 = families == .v4 ? [] : entry.v6
-        // nss_files answers for the name even when it has no address of the asked family (NODATA-like).
-        guard !v4.isEmpty || !v6.isEmpty else { return .notFound(noData: true) }
+        guard !v4.isEmpty || !v6.isEmpty else { return nil }
         return .found(HostAnswer(canonicalName: entry.canonicalName, aliases: entry.aliases, v4: v4, v6: v6))
     }
 
-    /// One candidate's outcome from its A and/or AAAA answers.
-    static func combine(_ answers: [CacheAnswer]) -> HostLookup {
+    /// One candidate's outcome from its A and/or AAAA answers. `asked` is the candidate as the client spelled it.
+    static func combine(_ answers: [CacheAnswer], asked: DNSName) -> HostLookup {
         var found: HostAnswer? = nil
         var temporary = false
         var noData = false
@@ -145,7 +147,7 @@ public final class HostResolver: Sendable {
             }
             switch answer.replyClass {
             case .positive:
-                let part = extract(message)
+                let part = extract(message, asked: asked)
                 if var merged = found {
                     merged.v4 += part.v4
                     merged.v6 += part.v6
@@ -166,23 +168,25 @@ public final class HostResolver: Sendable {
         return .notFound(noData: noData)
     }
 
-    /// Addresses, canonical name and CNAME aliases of a positive answer.
-    static func extract(_ message: DNSMessage) -> HostAnswer {
+    /// Addresses, canonical name and CNAME aliases of a positive answer. The cache keeps names lower-cased; where a
+    /// name is the one asked, it is given back as the client spelled it, as an upstream would echo it.
+    static func extract(_ message: DNSMessage, asked: DNSName) -> HostAnswer {
+        func spelled(_ name: DNSName) -> String { text(name == asked ? asked : name) }
         var v4: [[UInt8]] = []
         var v6: [[UInt8]] = []
         var aliases: [String] = []
-        var canonical = message.questions.first.map { text($0.name) } ?? ""
+        var canonical = spelled(asked)
         for record in message.answers {
             switch record.data {
             case .cname(let target):
-                aliases.append(text(record.name))
-                canonical = text(target)
+                aliases.append(spelled(record.name))
+                canonical = spelled(target)
             case .a(let address):
                 v4.append(address.bytes)
-                canonical = text(record.name)
+                canonical = spelled(record.name)
             case .aaaa(let address):
                 v6.append(address.bytes)
-                canonical = text(record.name)
+                canonical = spelled(record.name)
             default:
                 break
             }
@@ -213,7 +217,7 @@ public final class HostResolver: Sendable {
     }
 
     public func cachedReverse(_ address: [UInt8]) -> HostLookup? {
-        if let name = hosts.lookup(address: address) { return Self.reverseFound(name, address) }
+        if let entry = hosts.lookup(address: address) { return Self.reverseFound(entry.canonicalName, entry.aliases, address) }
         guard let ptr = Self.reverseName(address) else { return .notFound(noData: false) }
         guard let answer = cache.cachedAnswer(for: CacheKey(name: ptr, type: .ptr), id: 0, recursionDesired: true)
         else { return nil }
@@ -221,14 +225,14 @@ public final class HostResolver: Sendable {
     }
 
     public func reverse(_ address: [UInt8]) async -> HostLookup {
-        if let name = hosts.lookup(address: address) { return Self.reverseFound(name, address) }
+        if let entry = hosts.lookup(address: address) { return Self.reverseFound(entry.canonicalName, entry.aliases, address) }
         guard let ptr = Self.reverseName(address) else { return .notFound(noData: false) }
         let answer = await cache.answer(for: CacheKey(name: ptr, type: .ptr), id: 0, recursionDesired: true)
         return Self.reverseResult(answer, address)
     }
 
-    static func reverseFound(_ name: String, _ address: [UInt8]) -> HostLookup {
-        .found(HostAnswer(canonicalName: name, aliases: [], v4: address.count == 4 ? [address] : [],
+    static func reverseFound(_ name: String, _ aliases: [String], _ address: [UInt8]) -> HostLookup {
+        .found(HostAnswer(canonicalName: name, aliases: aliases, v4: address.count == 4 ? [address] : [],
             v6: address.count == 16 ? [address] : []))
     }
 
@@ -241,13 +245,9 @@ public final class HostResolver: Sendable {
                 if case .ptr(let target) = record.data { return text(target) }
                 return nil
             }
+            // glibc 2.36's nss_dns takes the first PTR target as the name and reports no aliases.
             guard let first = names.first else { return .notFound(noData: true) }
-            var result = reverseFound(first, address)
-            if case .found(var answer) = result {
-                answer.aliases = Array(names.dropFirst())
-                result = .found(answer)
-            }
-            return result
+            return reverseFound(first, [], address)
         case .noData: return .notFound(noData: true)
         case .nameError: return .notFound(noData: false)
         default: return .temporaryFailure

@@ -19,7 +19,7 @@ public final class HostsFile: Sendable {
 
     struct Table: Sendable {
         var byName: [String: Entry] = [:]
-        var byAddress: [[UInt8]: String] = [:]
+        var byAddress: [[UInt8]: Entry] = [:]
         var stamp = FileStamp()
     }
 
@@ -31,11 +31,19 @@ public final class HostsFile: Sendable {
         _ = refresh(force: true)
     }
 
-    /// Parses hosts-file text.
-    static func parse(_ text: String) -> (byName: [String: Entry], byAddress: [[UInt8]: String]) {
+    /// Parses hosts-file text the way nss_files reads it with `multi on` (Debian's host.conf): a name's entry takes
+    /// its canonical name from the first line that names it, and the addresses and aliases of every line that does.
+    /// An address's entry likewise takes the first line's name and every line's other names as aliases.
+    static func parse(_ text: String) -> (byName: [String: Entry], byAddress: [[UInt8]: Entry]) {
         var byName: [String: Entry] = [:]
-        var order: [String] = []
-        var byAddress: [[UInt8]: String] = [:]
+        var byAddress: [[UInt8]: Entry] = [:]
+        func addAliases(_ names: [String], to entry: inout Entry) {
+            for name in names where name.lowercased() != entry.canonicalName.lowercased()
+                && !entry.aliases.contains(where: { $0.lowercased() == name.lowercased() })
+            {
+                entry.aliases.append(name)
+            }
+        }
         for rawLine in text.split(separator: "\n") {
             let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
@@ -50,15 +58,14 @@ public final class HostsFile: Sendable {
                 continue
             }
             let names = Array(fields.dropFirst())
-            let canonical = names[0]
-            if let key = v4 ?? v6, byAddress[key] == nil { byAddress[key] = canonical }
+            let address = v4 ?? v6!
+            var byAddressEntry = byAddress[address] ?? Entry(canonicalName: names[0], aliases: [], v4: [], v6: [])
+            addAliases(names, to: &byAddressEntry)
+            byAddress[address] = byAddressEntry
             for name in names {
                 let lowered = name.lowercased()
-                var entry = byName[lowered] ?? Entry(canonicalName: canonical, aliases: [], v4: [], v6: [])
-                if byName[lowered] == nil {
-                    order.append(lowered)
-                    entry.aliases = names.filter { $0 != canonical }
-                }
+                var entry = byName[lowered] ?? Entry(canonicalName: names[0], aliases: [], v4: [], v6: [])
+                addAliases(names, to: &entry)
                 if let v4, !entry.v4.contains(v4) { entry.v4.append(v4) }
                 if let v6, !entry.v6.contains(v6) { entry.v6.append(v6) }
                 byName[lowered] = entry
@@ -86,8 +93,8 @@ public final class HostsFile: Sendable {
         return table.withLock { $0.byName[key] }
     }
 
-    /// The canonical name for an address.
-    public func lookup(address: [UInt8]) -> String? {
+    /// The entry for an address: its first line's name, and the other names of every line with it as aliases.
+    public func lookup(address: [UInt8]) -> Entry? {
         refresh()
         return table.withLock { $0.byAddress[address] }
     }

@@ -7,9 +7,9 @@ import Glibc
 #endif
 
 /// Connections whose request had not fully arrived at accept time. One thread polls them all; each gets
-/// `deadlineMilliseconds` to finish its request, then it is closed. At most `capacity` are held: past it the newest is
-/// closed at once (its client falls back to its own resolver), so a flood of silent connections costs a bounded set
-/// of descriptors and never delays the accept threads.
+/// `deadlineMilliseconds` to finish its request, then it is closed. At most `capacity` are held: past it the oldest
+/// are closed (their clients fall back to their own resolver), so a flood of silent connections costs a bounded set
+/// of descriptors, never delays the accept threads, and cannot crowd out a client that has just connected.
 final class SlowLane: Sendable {
     struct Connection {
         var fd: Int32
@@ -58,10 +58,14 @@ final class SlowLane: Sendable {
                 defer { list = [] }
                 return list
             }
-            while waiting.count > capacity {
-                let dropped = waiting.removeLast()
-                door.statistics.bump(door.statistics.slowClosed)
-                close(dropped.fd)
+            if waiting.count > capacity {
+                // Over capacity the oldest go: they have waited longest and are the likeliest to be silent on
+                // purpose, while the newest are most often a client whose request is a moment behind its connect.
+                for dropped in waiting.prefix(waiting.count - capacity) {
+                    door.statistics.bump(door.statistics.slowClosed)
+                    close(dropped.fd)
+                }
+                waiting.removeFirst(waiting.count - capacity)
             }
             var pollers = [pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
             pollers += waiting.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }

@@ -15,16 +15,26 @@ func sidecacheBinary() throws -> String {
     throw TestFailure("no sidecache binary under .build: run `swift build` first (the README's test command does)")
 }
 
-/// Real clients through the DNS door: a musl-built C program and a pure-Go program resolve through sidecache on
-/// 127.0.0.1:53 inside a network+mount namespace the script makes (Tests/Scenarios/dns-door-clients.sh).
-@Suite(.enabled(if: runningAsRoot, "needs root for network namespaces and port 53 (CI runs as root)"))
+/// Real clients in network+mount namespaces the scripts make (Tests/Scenarios):
+/// - dns-door-clients.sh: a musl-built C program and a pure-Go program resolve through the DNS door on 127.0.0.1:53;
+/// - nscd-door-glibc.sh: real glibc (getent and a C program) through the nscd socket, compared with what glibc gets
+///   without it, with a resolv.conf on which glibc's own fallback cannot succeed.
+@Suite(.serialized, .enabled(if: runningAsRoot, "needs root for network namespaces and port 53 (CI runs as root)"))
 struct ClientScenarioTests {
-    @Test func muslAndGoResolveThroughTheDNSDoor() async throws {
+    static func runScenario(_ script: String) async throws {
         let binary = try sidecacheBinary()
-        let result = try await ExternalProcess.run("bash", ["\(repositoryRoot)/Tests/Scenarios/dns-door-clients.sh", binary])
+        let result = try await ExternalProcess.run("bash", ["\(repositoryRoot)/Tests/Scenarios/\(script)", binary])
         let summary = result.output.split(separator: "\n").last { $0.hasSuffix(" failed") } ?? "no summary"
         #expect(result.status == 0, "\(result.output)")
         #expect(summary.hasSuffix(", 0 failed"), "\(result.output)")
         #expect(!summary.hasPrefix("0 passed"), "\(result.output)")
+    }
+
+    @Test func muslAndGoResolveThroughTheDNSDoor() async throws {
+        try await Self.runScenario("dns-door-clients.sh")
+    }
+
+    @Test func glibcResolvesThroughTheNSCDDoor() async throws {
+        try await Self.runScenario("nscd-door-glibc.sh")
     }
 }
