@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The DNS door against unbound, side by side in one run, in a private network namespace.
 #
-#   sudo bash bench/dns-door.sh [--duration SECONDS] [--names N] [--rate QPS]
+#   sudo bash bench/dns-door.sh [--duration SECONDS] [--names N] [--rate QPS] [--static]
+#
+# --static measures the binary as Dockerfile.sidecar ships it: release, Swift runtime linked statically
+# (`--scratch-path .build-static`), which maps far fewer pages at rest.
 #
 # Both caches forward to the same Knot DNS upstream and are warmed with the same N names; then dnsperf
 # (-c 2 -q 200) measures each in turn, twice, and a fixed-rate dnsperf run (-Q RATE) gives p50/p99 latency.
@@ -11,12 +14,14 @@ set -euo pipefail
 duration=10
 names=1000
 rate=20000
+static=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --duration) duration=$2; shift 2 ;;
         --names) names=$2; shift 2 ;;
         --rate) rate=$2; shift 2 ;;
-        *) echo "usage: $0 [--duration S] [--names N] [--rate QPS]" >&2; exit 2 ;;
+        --static) static=1; shift ;;
+        *) echo "usage: $0 [--duration S] [--names N] [--rate QPS] [--static]" >&2; exit 2 ;;
     esac
 done
 
@@ -26,8 +31,15 @@ if [ -z "${SIDECACHE_BENCH_INSIDE:-}" ]; then
     for tool in dnsperf unbound knotd unshare ip; do
         command -v "$tool" >/dev/null || { echo "missing $tool: run bash .ci/install-deps" >&2; exit 1; }
     done
-    (cd "$root" && swift build -c release --product sidecache >/dev/null)
-    exec unshare -n -m --propagation private env SIDECACHE_BENCH_INSIDE=1 bash "$0" --duration "$duration" --names "$names" --rate "$rate"
+    if [ -n "$static" ]; then
+        (cd "$root" && swift build -c release --static-swift-stdlib --product sidecache --scratch-path .build-static >/dev/null)
+        binary="$root/.build-static/release/sidecache"
+    else
+        (cd "$root" && swift build -c release --product sidecache >/dev/null)
+        binary="$root/.build/release/sidecache"
+    fi
+    exec unshare -n -m --propagation private env SIDECACHE_BENCH_INSIDE=1 SIDECACHE_BENCH_BINARY="$binary" \
+        bash "$0" --duration "$duration" --names "$names" --rate "$rate"
 fi
 
 ip link set lo up
@@ -95,7 +107,9 @@ forward-zone:
 UNBOUND
 unbound -d -c "$work/unbound.conf" 2>"$work/unbound.log" & pids+=($!)
 
-"$root/.build/release/sidecache" serve --upstream 127.0.0.53:53 --dns-listen 127.0.0.1:53 --log-level warning \
+mkdir -p "$work/nscd"
+"$SIDECACHE_BENCH_BINARY" serve --upstream 127.0.0.53:53 --dns-listen 127.0.0.1:53 --nscd-socket "$work/nscd/socket" \
+    --log-level warning \
     2>"$work/sidecache.log" & sidecache_pid=$!
 pids+=($sidecache_pid)
 
@@ -137,7 +151,7 @@ s_qps=$(awk -v a="$s1" -v b="$s2" 'BEGIN { printf "%.0f", (a + b) / 2 }')
 u_qps=$(awk -v a="$u1" -v b="$u2" 'BEGIN { printf "%.0f", (a + b) / 2 }')
 ratio=$(awk -v a="$s_qps" -v b="$u_qps" 'BEGIN { printf "%.2f", a / b }')
 
-echo "## DNS door vs unbound ($(date -u +%Y-%m-%d), $names cached names, dnsperf -c 2 -q 200 -l $duration, two runs each)"
+echo "## DNS door vs unbound ($(date -u +%Y-%m-%d), $names cached names, dnsperf -c 2 -q 200 -l $duration, two runs each, $(basename "$(dirname "$(dirname "$SIDECACHE_BENCH_BINARY")")"))"
 echo
 echo "| server | QPS (runs) | p50 us at $rate qps | p99 us at $rate qps | RSS |"
 echo "|---|---|---|---|---|"

@@ -40,6 +40,9 @@ public final class DNSForwarder: Upstream, Sendable {
                 failuresBeforeDown: configuration.failuresBeforeDown, downInterval: configuration.downInterval))
     }
 
+    /// True once a forwarding loop was detected: nothing is forwarded any more.
+    public var loopDetected: Bool { loopGuard?.detected ?? false }
+
     /// True once any upstream has answered anything (readiness).
     public var hasAnswered: Bool { everAnswered.load(ordering: .relaxed) }
 

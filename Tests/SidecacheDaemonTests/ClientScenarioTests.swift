@@ -18,7 +18,8 @@ func sidecacheBinary() throws -> String {
 /// Real clients in network+mount namespaces the scripts make (Tests/Scenarios):
 /// - dns-door-clients.sh: a musl-built C program and a pure-Go program resolve through the DNS door on 127.0.0.1:53;
 /// - nscd-door-glibc.sh: real glibc (getent and a C program) through the nscd socket, compared with what glibc gets
-///   without it, with a resolv.conf on which glibc's own fallback cannot succeed.
+///   without it, with a resolv.conf on which glibc's own fallback cannot succeed;
+/// - ttl-exactness.sh: a TTL-2 record changed upstream is new on both doors within 50 ms of its expiry.
 @Suite(.serialized, .enabled(if: runningAsRoot, "needs root for network namespaces and port 53 (CI runs as root)"))
 struct ClientScenarioTests {
     static func runScenario(_ script: String) async throws {
@@ -36,5 +37,9 @@ struct ClientScenarioTests {
 
     @Test func glibcResolvesThroughTheNSCDDoor() async throws {
         try await Self.runScenario("nscd-door-glibc.sh")
+    }
+
+    @Test func expiryIsExactOnBothDoors() async throws {
+        try await Self.runScenario("ttl-exactness.sh")
     }
 }
