@@ -38,11 +38,14 @@ public final class Sidecache: Sendable {
             logger.warning("no IPv6 loopback on this host: not listening on [::1]")
             listen.removeAll { $0.host.contains(":") }
         }
-        let upstreams = try Self.upstreams(configuration, listen: listen)
+        let (upstreams, resolv) = try Self.upstreams(configuration, listen: listen)
         self.upstreams = upstreams
         var forwarding = ForwarderConfiguration(upstreams: upstreams)
-        forwarding.policy = configuration.upstreamPolicy
-        forwarding.forceTCP = configuration.forceTCP
+        // Upstreams taken from resolv.conf come with its options: `rotate` spreads queries round-robin and
+        // `use-vc` asks for TCP, as glibc's stub would. Explicit settings win. (resolv.conf's `timeout` and
+        // `attempts` are not taken: glibc's 5 s default would outlast the client's own patience.)
+        forwarding.policy = configuration.upstreamPolicy ?? (resolv?.rotate == true ? .roundRobin : .sequential)
+        forwarding.forceTCP = configuration.forceTCP ?? (resolv?.useVC ?? false)
         forwarding.attemptTimeout = configuration.upstreamTimeout
         forwarding.deadline = configuration.upstreamDeadline
         forwarding.maximumTCPConnections = configuration.upstreamTCPConnections
@@ -90,13 +93,16 @@ public final class Sidecache: Sendable {
                 "upstreams": "\(upstreams.map(\.description))", "dns": "\(door.boundAddresses.map { "\($0)" })",
                 "nscd": "\(configuration.nscdSocket ?? "off")", "hosts-file": "\(configuration.hostsFile)",
                 "cache-size": "\(configuration.cache.maximumBytes)", "threads": "\(threads)",
-                "force-tcp": "\(configuration.forceTCP)", "serve-stale": "\(configuration.cache.maximumStaleAge)",
+                "force-tcp": "\(forwarding.forceTCP)", "upstream-policy": "\(forwarding.policy.rawValue)", "serve-stale": "\(configuration.cache.maximumStaleAge)",
             ])
     }
 
-    /// Upstreams from the configuration, or else resolv.conf's nameservers less our own listen addresses.
-    static func upstreams(_ configuration: SidecacheConfiguration, listen: [UpstreamAddress]) throws -> [UpstreamAddress] {
-        if !configuration.upstreams.isEmpty { return configuration.upstreams }
+    /// Upstreams from the configuration, or else resolv.conf's nameservers less our own listen addresses (with the
+    /// parsed file, whose options then apply).
+    static func upstreams(_ configuration: SidecacheConfiguration, listen: [UpstreamAddress]) throws -> (
+        [UpstreamAddress], ResolvConf?
+    ) {
+        if !configuration.upstreams.isEmpty { return (configuration.upstreams, nil) }
         let resolv: ResolvConf
         do {
             resolv = try ResolvConf(contentsOf: configuration.resolvConf)
@@ -114,7 +120,7 @@ public final class Sidecache: Sendable {
                 reason: "\(configuration.resolvConf) names no nameserver other than sidecache itself "
                     + "(\(candidates.map(\.description))); set --upstream to the cluster DNS")
         }
-        return usable
+        return (usable, resolv)
     }
 
     static func hostHasIPv6Loopback() -> Bool {

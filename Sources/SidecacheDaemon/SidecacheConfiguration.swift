@@ -19,8 +19,10 @@ public struct SidecacheConfiguration: Sendable {
     public var logLevel: Logger.Level = .info
     public var threads = 0
     public var cache = CacheConfiguration()
-    public var upstreamPolicy: UpstreamPolicy = .sequential
-    public var forceTCP = false
+    /// nil: not set, so resolv.conf's `options rotate` may choose round-robin (else sequential).
+    public var upstreamPolicy: UpstreamPolicy? = nil
+    /// nil: not set, so resolv.conf's `options use-vc` may choose TCP (else UDP).
+    public var forceTCP: Bool? = nil
     public var upstreamTimeout: TimeAmount = .milliseconds(1500)
     public var upstreamDeadline: TimeAmount = .milliseconds(3500)
     public var upstreamTCPConnections = 2
@@ -206,7 +208,7 @@ extension SidecacheConfiguration {
             help: "How long a client waits for the upstream before stale data is served") { c, v in
             c.cache.staleAnswerTimeout = UInt64(try duration("stale-answer-timeout", v, minimum: .milliseconds(1)).nanoseconds)
         },
-        Setting(name: "upstream-policy", repeatable: false, defaultValue: "sequential",
+        Setting(name: "upstream-policy", repeatable: false, defaultValue: "sequential (round-robin with resolv.conf `options rotate`)",
             help: "sequential, random or round-robin") { c, v in
             let text = try single("upstream-policy", v)
             guard let policy = UpstreamPolicy(rawValue: text) else {
@@ -214,7 +216,7 @@ extension SidecacheConfiguration {
             }
             c.upstreamPolicy = policy
         },
-        Setting(name: "force-tcp", repeatable: false, defaultValue: "off",
+        Setting(name: "force-tcp", repeatable: false, defaultValue: "off (on with resolv.conf `options use-vc`)",
             help: "Send every upstream query over persistent, pipelined TCP") { c, v in
             c.forceTCP = try boolean("force-tcp", v)
         },

@@ -11,6 +11,9 @@ struct ConfigurationTests {
         #expect(configuration.resolvConf == "/etc/resolv.conf")
         #expect(configuration.cache.maximumBytes == 16 << 20)
         #expect(configuration.cache.ttl.minimumTTL == 0)
+        // Unset, so resolv.conf's rotate/use-vc may decide.
+        #expect(configuration.upstreamPolicy == nil)
+        #expect(configuration.forceTCP == nil)
     }
 
     @Test func flagsBeatEnvironment() throws {
