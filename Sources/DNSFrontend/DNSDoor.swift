@@ -155,7 +155,9 @@ public final class DNSDoor: Service, Sendable {
     private func answer(_ miss: Miss) async {
         let answer = await cache.answer(
             for: miss.request.key, id: miss.request.id, recursionDesired: miss.request.recursionDesired)
-        miss.reply(DNSResponder.finish(answer.wire, for: miss.request, clientName: miss.clientName, limit: miss.limit))
+        let reply = DNSResponder.finish(answer.wire, for: miss.request, clientName: miss.clientName, limit: miss.limit)
+        statistics.replies.record(udp: miss.limit != nil, type: miss.request.key.type, rcode: reply.count > 3 ? reply[3] & 0x0F : 2)
+        miss.reply(reply)
         pendingMisses.wrappingSubtract(1, ordering: .relaxed)
     }
 
@@ -208,10 +210,14 @@ public final class DNSDoor: Service, Sendable {
             return .none
         case .reply(let reply):
             statistics.bump(statistics.rejected)
+            let type = (try? DNSQueryView(bytes))?.type ?? DNSType(0)
+            statistics.replies.record(udp: overUDP, type: type, rcode: reply.count > 3 ? reply[3] & 0x0F : 1)
             return send(reply)
         case .lookup(let request):
             let limit = overUDP ? request.udpLimit(configuration.maximumUDPResponseSize) : nil
             if let hit = cache.freshHit(for: request.key) {
+                statistics.replies.record(
+                    udp: overUDP, type: request.key.type, rcode: UInt8(hit.entry.responseCode.rawValue & 0x0F))
                 return .reply(
                     DNSResponder.write(
                         hit, for: request, packet: bytes, limit: limit, lengthPrefixed: !overUDP, allocator: allocator))

@@ -1,3 +1,4 @@
+import DNSWire
 import Synchronization
 
 /// Counters of the DNS door.
@@ -13,8 +14,56 @@ public final class DNSFrontendStatistics: Sendable {
     public let tcpConnections = Atomic<Int>(0)
     public let tcpIdleClosed = Atomic<Int>(0)
     public let tcpRefused = Atomic<Int>(0)
+    /// Replies by transport, type and RCODE.
+    public let replies = ReplyCounters()
 
     public init() {}
 
     func bump(_ counter: borrowing Atomic<Int>) { counter.wrappingAdd(1, ordering: .relaxed) }
+}
+
+/// Replies by transport, question type and RCODE, for `sidecache_frontend_requests_total`. One uncontended lock per
+/// reply (about as cheap as an atomic add here, and one place to read a consistent table from).
+public final class ReplyCounters: Sendable {
+    public static let types: [DNSType] = [.a, .aaaa, .cname, .ptr, .srv, .txt, .mx, .ns, .soa, .https, DNSType(64), .any]
+    /// RCODEs 0...5 by value; index 6 counts every other.
+    public static let rcodeSlots = 7
+    private let counts = Mutex<[Int]>(Array(repeating: 0, count: 2 * (types.count + 1) * rcodeSlots))
+
+    public init() {}
+
+    static func typeIndex(_ type: DNSType) -> Int { types.firstIndex(of: type) ?? types.count }
+
+    func record(udp: Bool, type: DNSType, rcode: UInt8) {
+        let index = ((udp ? 0 : 1) * (Self.types.count + 1) + Self.typeIndex(type)) * Self.rcodeSlots
+            + min(Int(rcode), Self.rcodeSlots - 1)
+        counts.withLock { $0[index] += 1 }
+    }
+
+    public struct Row: Sendable, Hashable {
+        public var transport: String
+        /// The type's mnemonic, or "other".
+        public var type: String
+        /// The RCODE's mnemonic, or "other".
+        public var rcode: String
+        public var count: Int
+    }
+
+    /// Every non-zero cell.
+    public func rows() -> [Row] {
+        let counts = self.counts.withLock { $0 }
+        var rows: [Row] = []
+        for (index, count) in counts.enumerated() where count > 0 {
+            let rcode = index % Self.rcodeSlots
+            let type = (index / Self.rcodeSlots) % (Self.types.count + 1)
+            let transport = index / Self.rcodeSlots / (Self.types.count + 1)
+            rows.append(
+                Row(
+                    transport: transport == 0 ? "udp" : "tcp",
+                    type: type < Self.types.count ? Self.types[type].description : "other",
+                    rcode: rcode < Self.rcodeSlots - 1 ? DNSResponseCode(UInt16(rcode)).description : "other",
+                    count: count))
+        }
+        return rows
+    }
 }

@@ -1,5 +1,6 @@
 import DNSCache
 import DNSForwarder
+import AdminHTTP
 import DNSFrontend
 import NSCDFrontend
 import Logging
@@ -11,6 +12,7 @@ import Glibc
 #endif
 import ResolverConfiguration
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// The whole daemon: engine, forwarder and DNS door, composed as swift-service-lifecycle services.
@@ -24,6 +26,10 @@ public final class Sidecache: Sendable {
     public let nscdDoor: NSCDDoor?
     private let shutdownRequests: AsyncStream<Void>
     private let shutdownSink: AsyncStream<Void>.Continuation
+    public let metrics: SidecacheMetrics
+    /// The admin listener, unless `--admin-listen off`.
+    public let admin: AdminServer?
+    let state: DaemonState
     public let upstreams: [UpstreamAddress]
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
@@ -55,19 +61,26 @@ public final class Sidecache: Sendable {
             throw ConfigurationError(setting: error.setting, reason: error.reason)
         }
         let threads = configuration.threads > 0 ? configuration.threads : System.coreCount
-        group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        group = loops
         let loopGuard = ForwardingLoopGuard()
-        forwarder = try DNSForwarder(
+        let metrics = SidecacheMetrics(upstreams: upstreams)
+        self.metrics = metrics
+        let forwarder = try DNSForwarder(
             configuration: forwarding, group: group, loopGuard: loopGuard,
-            logger: Logger(label: "sidecache.forwarder"))
-        cache = ResponseCache(configuration: configuration.cache, upstream: forwarder)
+            logger: Logger(label: "sidecache.forwarder"),
+            onLatency: { metrics.recordLatency(upstream: $0, nanoseconds: $1) })
+        self.forwarder = forwarder
+        let cache = ResponseCache(configuration: configuration.cache, upstream: forwarder)
+        self.cache = cache
         let doorConfiguration = DNSFrontendConfiguration(
             listen: try listen.map { try $0.socketAddress() },
             maximumUDPResponseSize: configuration.maximumUDPResponseSize,
             tcpIdleTimeout: configuration.tcpIdleTimeout, maximumTCPConnections: configuration.maximumTCPConnections)
-        door = DNSDoor(
+        let door = DNSDoor(
             configuration: doorConfiguration, cache: cache, group: group, loopGuard: loopGuard,
             logger: Logger(label: "sidecache.dns"))
+        self.door = door
         (shutdownRequests, shutdownSink) = AsyncStream.makeStream()
         if let socketPath = configuration.nscdSocket {
             let resolver = HostResolver(
@@ -79,9 +92,19 @@ public final class Sidecache: Sendable {
         } else {
             nscdDoor = nil
         }
+        let state = DaemonState()
+        self.state = state
+        let routes = AdminRoutes(
+            cache: cache, forwarder: forwarder, door: door, nscd: nscdDoor, metrics: metrics, state: state)
+        admin = try configuration.adminListen.map { address in
+            AdminServer(
+                address: try address.socketAddress(), group: loops, logger: Logger(label: "sidecache.admin"),
+                route: routes.respond)
+        }
         do {
             try await door.bind()
             try nscdDoor?.bind()
+            try await admin?.bind()
         } catch {
             await door.close()
             try? await group.shutdownGracefully()
@@ -132,6 +155,12 @@ public final class Sidecache: Sendable {
         } ?? false
     }
 
+    /// Starts the drain, as SIGTERM does.
+    public func drain() { shutdownSink.yield() }
+
+    /// True while draining (after SIGTERM, before the doors close).
+    public var isDraining: Bool { state.draining.load(ordering: .acquiring) }
+
     /// The DNS addresses actually bound.
     public var dnsAddresses: [SocketAddress] { door.boundAddresses }
 
@@ -142,14 +171,18 @@ public final class Sidecache: Sendable {
         let probe = LoopProbeService(forwarder: forwarder)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: engine), .init(service: door)]
         if let nscdDoor { services.append(.init(service: nscdDoor)) }
+        if let admin { services.append(.init(service: admin)) }
         services.append(.init(service: probe, successTerminationBehavior: .ignore))
-        // `nscd -K` (SHUTDOWN from root over the socket) ends the group like SIGTERM.
-        services.append(
-            .init(service: ShutdownRequestService(requests: shutdownRequests), successTerminationBehavior: .gracefullyShutdownGroup))
+        // SIGTERM (and `nscd -K`) first drain: not ready, still answering for the lame-duck period, then the group
+        // shuts down in reverse order (admin, doors, engine). SIGINT shuts down at once.
+        let drain = DrainService(
+            requests: shutdownRequests, signals: signals.filter { $0 == .sigterm }, lameDuck: configuration.lameDuck,
+            state: state, logger: logger)
+        services.append(.init(service: drain, successTerminationBehavior: .gracefullyShutdownGroup))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services,
-                gracefulShutdownSignals: signals,
+                gracefulShutdownSignals: signals.filter { $0 != .sigterm },
                 logger: logger))
         try await group.run()
         forwarder.shutdown()
@@ -166,13 +199,44 @@ struct EngineService: Service {
     }
 }
 
-/// Returns when a shutdown is requested over the nscd socket, which shuts the group down gracefully.
-struct ShutdownRequestService: Service {
+/// Shared run-time state the admin routes read.
+final class DaemonState: Sendable {
+    let draining = Atomic<Bool>(false)
+}
+
+/// Waits for SIGTERM or a shutdown request (`nscd -K`, `Sidecache.drain()`), then reports not-ready and keeps the
+/// doors answering for the lame-duck period — the application may still be resolving while it shuts down — and
+/// returns, which shuts the group down gracefully.
+struct DrainService: Service {
     let requests: AsyncStream<Void>
+    let signals: [UnixSignal]
+    let lameDuck: TimeAmount
+    let state: DaemonState
+    let logger: Logger
+
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            for await _ in requests { return }
-        }
+        let triggered: Bool = await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    for await _ in requests { return true }
+                    return false
+                }
+                if !signals.isEmpty {
+                    group.addTask {
+                        for await _ in await UnixSignalsSequence(trapping: signals) { return true }
+                        return false
+                    }
+                }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+        } ?? false
+        guard triggered else { return }
+        state.draining.store(true, ordering: .releasing)
+        logger.notice("draining: not ready, still answering", metadata: ["lame-duck": "\(lameDuck)"])
+        try? await Task.sleep(nanoseconds: UInt64(max(0, lameDuck.nanoseconds)))
+        logger.notice("lame-duck period over: closing the doors")
     }
 }
 

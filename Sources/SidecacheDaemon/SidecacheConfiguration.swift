@@ -16,6 +16,10 @@ public struct SidecacheConfiguration: Sendable {
     /// The nscd socket; nil turns the nscd door off.
     public var nscdSocket: String? = "/var/run/nscd/socket"
     public var hostsFile = "/etc/hosts"
+    /// The admin listener (/metrics, /healthz, /readyz, /stats, /dump); nil turns it off.
+    public var adminListen: UpstreamAddress? = UpstreamAddress(host: "127.0.0.1", port: 9253)
+    /// On SIGTERM, how long to keep answering (reporting not-ready) before the doors close.
+    public var lameDuck: TimeAmount = .seconds(5)
     public var logLevel: Logger.Level = .info
     public var threads = 0
     public var cache = CacheConfiguration()
@@ -158,6 +162,22 @@ extension SidecacheConfiguration {
         Setting(name: "hosts-file", repeatable: false, defaultValue: "/etc/hosts",
             help: "hosts file the nscd door consults before DNS (re-read when it changes)") { c, v in
             c.hostsFile = try single("hosts-file", v)
+        },
+        Setting(name: "admin-listen", repeatable: false, defaultValue: "127.0.0.1:9253",
+            help: "Address of the admin HTTP listener (/metrics, /healthz, /readyz, /stats, /dump); 'off' turns it off") { c, v in
+            let text = try single("admin-listen", v)
+            if text == "off" {
+                c.adminListen = nil
+            } else {
+                guard let address = UpstreamAddress(parsing: text, defaultPort: 9253) else {
+                    throw ConfigurationError(setting: "admin-listen", reason: "'\(text)' is not ADDRESS[:PORT] with a numeric address, or 'off'")
+                }
+                c.adminListen = address
+            }
+        },
+        Setting(name: "lame-duck", repeatable: false, defaultValue: "5s",
+            help: "On SIGTERM, keep answering this long (reporting not ready) before closing the doors") { c, v in
+            c.lameDuck = try duration("lame-duck", v)
         },
         Setting(name: "log-level", repeatable: false, defaultValue: "info",
             help: "trace, debug, info, notice, warning, error or critical") { c, v in

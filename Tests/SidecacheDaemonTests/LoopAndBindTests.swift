@@ -16,6 +16,7 @@ struct LoopAndBindTests {
             flags: SidecacheConfiguration.parseFlags([
                 "--dns-listen", listen, "--upstream", upstream, "--nscd-socket", "\(scratch)/socket",
                 "--hosts-file", "\(scratch)/hosts", "--upstream-timeout", "300ms", "--upstream-deadline", "600ms",
+                "--admin-listen", "off",
             ]), environment: [:])
     }
 

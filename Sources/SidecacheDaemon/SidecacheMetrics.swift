@@ -1,0 +1,137 @@
+import CoreMetrics
+import DNSCache
+import DNSForwarder
+import DNSFrontend
+import NSCDFrontend
+import NSCDWire
+import Prometheus
+import Synchronization
+
+/// The daemon's metrics, through swift-metrics into a Prometheus registry of its own (so tests can run several
+/// daemons in one process). The components count with plain atomics on their hot paths; `collect()` brings those
+/// counts into the registry when /metrics is scraped. Upstream latency goes straight into a histogram.
+///
+/// Every metric is listed in `SidecacheMetrics.catalogue` and in docs/metrics.md; a test keeps them in step.
+public final class SidecacheMetrics: Sendable {
+    public enum Kind: String, Sendable { case counter, gauge, histogram }
+
+    public struct Metric: Sendable, Hashable {
+        public var name: String
+        public var kind: Kind
+        public var labels: [String]
+        public var help: String
+    }
+
+    public static let catalogue: [Metric] = [
+        Metric(name: "sidecache_frontend_requests_total", kind: .counter, labels: ["door", "qtype", "rcode"],
+            help: "Replies by door (dns-udp, dns-tcp, nscd), question type (nscd: request type) and RCODE (nscd: outcome)"),
+        Metric(name: "sidecache_frontend_dropped_total", kind: .counter, labels: ["door"],
+            help: "Messages dropped without a reply (responses, runts, malformed nscd requests)"),
+        Metric(name: "sidecache_frontend_tcp_connections", kind: .gauge, labels: [], help: "Open client TCP connections"),
+        Metric(name: "sidecache_cache_hits_total", kind: .counter, labels: [], help: "Answers served fresh from the cache"),
+        Metric(name: "sidecache_cache_misses_total", kind: .counter, labels: [], help: "Lookups not answered fresh from the cache"),
+        Metric(name: "sidecache_cache_stale_served_total", kind: .counter, labels: [], help: "Stale answers served (RFC 8767)"),
+        Metric(name: "sidecache_cache_prefetches_total", kind: .counter, labels: [], help: "Background refreshes started"),
+        Metric(name: "sidecache_cache_coalesced_total", kind: .counter, labels: [], help: "Misses that joined an upstream query in flight"),
+        Metric(name: "sidecache_cache_evictions_total", kind: .counter, labels: [], help: "Entries evicted to stay within the budget"),
+        Metric(name: "sidecache_cache_overloaded_total", kind: .counter, labels: [], help: "Misses refused: waiter or in-flight limit"),
+        Metric(name: "sidecache_cache_entries", kind: .gauge, labels: [], help: "Entries held"),
+        Metric(name: "sidecache_cache_bytes", kind: .gauge, labels: ["kind"], help: "Bytes charged, positive and negative"),
+        Metric(name: "sidecache_upstream_requests_total", kind: .counter, labels: [], help: "Queries sent upstream, every try counted"),
+        Metric(name: "sidecache_upstream_errors_total", kind: .counter, labels: ["kind"],
+            help: "Upstream failures and dropped replies by kind"),
+        Metric(name: "sidecache_upstream_latency_seconds", kind: .histogram, labels: ["upstream"],
+            help: "Latency of answered tries per upstream"),
+        Metric(name: "sidecache_nscd_requests_total", kind: .counter, labels: ["type"], help: "nscd requests by type"),
+        Metric(name: "sidecache_nscd_fallbacks_total", kind: .counter, labels: [],
+            help: "nscd requests closed without an answer so glibc resolves by itself (temporary failure, overload)"),
+    ]
+
+    public let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+    private let last = Mutex<[String: Int]>([:])
+    private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
+    private let latency: [CoreMetrics.Timer]
+
+    init(upstreams: [UpstreamAddress]) {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["sidecache_upstream_latency_seconds"] = [
+            .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1), .seconds(2.5),
+        ]
+        self.registry = registry
+        self.factory = factory
+        latency = upstreams.map {
+            CoreMetrics.Timer(label: "sidecache_upstream_latency_seconds", dimensions: [("upstream", $0.description)], factory: factory)
+        }
+    }
+
+    /// Records one upstream try's latency (called by the forwarder).
+    func recordLatency(upstream: Int, nanoseconds: Int64) {
+        guard upstream < latency.count else { return }
+        latency[upstream].recordNanoseconds(nanoseconds)
+    }
+
+    /// Brings a monotonically growing count into its Prometheus counter.
+    private func count(_ name: String, _ labels: [(String, String)] = [], _ value: Int) {
+        let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
+        let delta: Int = last.withLock { last in
+            defer { last[key] = value }
+            return value - (last[key] ?? 0)
+        }
+        guard delta > 0 else { return }
+        let counter = counters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = CoreMetrics.Counter(label: name, dimensions: labels, factory: factory)
+            counters[key] = counter
+            return counter
+        }
+        counter.increment(by: Int64(delta))
+    }
+
+    private func gauge(_ name: String, _ labels: [(String, String)] = [], _ value: Int) {
+        CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory).record(Double(value))
+    }
+
+    /// Reads every component's counters into the registry.
+    func collect(cache: ResponseCache, forwarder: DNSForwarder, door: DNSDoor, nscd: NSCDDoor?) {
+        for row in door.statistics.replies.rows() {
+            count("sidecache_frontend_requests_total",
+                [("door", "dns-" + row.transport), ("qtype", row.type), ("rcode", row.rcode)], row.count)
+        }
+        count("sidecache_frontend_dropped_total", [("door", "dns")], door.statistics.dropped.load(ordering: .relaxed))
+        gauge("sidecache_frontend_tcp_connections", [], door.statistics.tcpConnections.load(ordering: .relaxed))
+        let snapshot = cache.snapshot()
+        count("sidecache_cache_hits_total", [], snapshot.hits)
+        count("sidecache_cache_misses_total", [], snapshot.misses)
+        count("sidecache_cache_stale_served_total", [], snapshot.staleServed)
+        count("sidecache_cache_prefetches_total", [], snapshot.prefetches)
+        count("sidecache_cache_coalesced_total", [], snapshot.coalesced)
+        count("sidecache_cache_evictions_total", [], snapshot.evictions)
+        count("sidecache_cache_overloaded_total", [], snapshot.overloaded)
+        gauge("sidecache_cache_entries", [], snapshot.entries)
+        gauge("sidecache_cache_bytes", [("kind", "positive")], snapshot.bytes - snapshot.negativeBytes)
+        gauge("sidecache_cache_bytes", [("kind", "negative")], snapshot.negativeBytes)
+        let upstream = forwarder.statistics
+        count("sidecache_upstream_requests_total", [], upstream.queriesSent.load(ordering: .relaxed))
+        for (kind, value) in [
+            ("timeout", upstream.timeouts.load(ordering: .relaxed)), ("network", upstream.networkErrors.load(ordering: .relaxed)),
+            ("wrong_id", upstream.droppedWrongID.load(ordering: .relaxed)),
+            ("wrong_question", upstream.droppedWrongQuestion.load(ordering: .relaxed)),
+            ("wrong_source", upstream.droppedWrongSource.load(ordering: .relaxed)),
+            ("malformed", upstream.droppedMalformed.load(ordering: .relaxed)),
+            ("truncated_retry", upstream.truncatedRetries.load(ordering: .relaxed)),
+        ] as [(String, Int)] {
+            count("sidecache_upstream_errors_total", [("kind", kind)], value)
+        }
+        if let nscd {
+            for (type, value) in nscd.statistics.requests() {
+                count("sidecache_nscd_requests_total", [("type", type.description)], value)
+            }
+            count("sidecache_nscd_fallbacks_total", [], nscd.statistics.fallbacks.load(ordering: .relaxed))
+            count("sidecache_frontend_dropped_total", [("door", "nscd")], nscd.statistics.malformed.load(ordering: .relaxed))
+        }
+    }
+}
