@@ -45,6 +45,9 @@ struct OperationsTests {
             // Two questions plus the loop probe went upstream.
             #expect(Self.value(metrics, "sidecache_upstream_requests_total") == 3)
             #expect(metrics.contains("sidecache_upstream_latency_seconds_count"))
+            // Everything exposed is in the catalogue (and so in docs/metrics.md).
+            let exposed = Set(metrics.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
+            #expect(exposed.isSubset(of: Set(SidecacheMetrics.catalogue.map(\.name))), "\(exposed)")
             // Scraping again does not double-count.
             let (_, again) = try await Self.get(address, "/metrics")
             #expect(Self.value(again, "sidecache_cache_hits_total") == 3)
