@@ -91,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "sidecache",
             dependencies: [
-                "SidecacheDaemon", "DNSWire", "NSCDWire",
+                "SidecacheDaemon", "DNSWire", "NSCDWire", "DNSForwarder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

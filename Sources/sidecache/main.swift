@@ -3,6 +3,7 @@ import Logging
 import NSCDFrontend
 import NSCDWire
 import SidecacheDaemon
+import DNSForwarder
 import DNSWire
 
 #if canImport(Glibc)
@@ -34,7 +35,7 @@ struct SidecacheCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sidecache",
         abstract: "A DNS cache sidecar: glibc's nscd protocol and plain DNS on 127.0.0.1:53 from one cache.",
-        subcommands: [Serve.self, Query.self],
+        subcommands: [Serve.self, Query.self, Check.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -154,5 +155,91 @@ struct Query: ParsableCommand {
             printError("\(target): malformed reply of \(reply.count) octets")
             throw ExitCode(2)
         }
+    }
+}
+
+/// An exec probe that asks the doors themselves: a DNS STATUS query (opcode 2) over UDP, which the door answers with
+/// NOTIMP without touching the cache or the upstream, and an nscd GETPWBYNAME, which the nscd door answers with its
+/// "not served" header. Exit 0 when every door asked answered, 1 otherwise.
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Probe the running daemon's doors (for exec probes).")
+
+    @Option(help: "The DNS door to ask, ADDRESS:PORT, or 'off'.")
+    var dns = "127.0.0.1:53"
+
+    @Option(help: "The nscd socket to ask, or 'off'.")
+    var socket = "/var/run/nscd/socket"
+
+    @Option(help: "How long to wait for each door, in milliseconds.")
+    var timeout: Int32 = 1000
+
+    func run() throws {
+        var failed = false
+        if dns != "off" {
+            if let problem = checkDNS() {
+                printError("dns \(dns): \(problem)")
+                failed = true
+            } else {
+                print("dns \(dns): ok")
+            }
+        }
+        if socket != "off" {
+            do {
+                let reply = try NSCDClient.exchange(
+                    NSCDRequest(type: .getPasswordByName, key: Array("root\0".utf8)), socketPath: socket,
+                    timeoutMilliseconds: timeout)
+                if reply.count >= 8 && reply.nscdInt32(at: 4) == -1 {
+                    print("nscd \(socket): ok")
+                } else {
+                    printError("nscd \(socket): unexpected reply of \(reply.count) octets")
+                    failed = true
+                }
+            } catch {
+                printError("nscd \(socket): \(error)")
+                failed = true
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+
+    /// nil when the DNS door answered the STATUS query with our ID.
+    func checkDNS() -> String? {
+        guard let address = UpstreamAddress(parsing: dns) else { return "not ADDRESS:PORT with a numeric address" }
+        var header = DNSHeader(id: UInt16.random(in: .min ... .max))
+        header.opcode = .status
+        guard let query = try? DNSMessage(header: header).encode() else { return "cannot encode" }
+        let family = address.host.contains(":") ? AF_INET6 : AF_INET
+        let fd = Glibc.socket(family, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { return "socket failed" }
+        defer { close(fd) }
+        var storage = sockaddr_storage()
+        var length: socklen_t = 0
+        if family == AF_INET {
+            var v4 = sockaddr_in()
+            v4.sin_family = sa_family_t(AF_INET)
+            v4.sin_port = in_port_t(UInt16(address.port).bigEndian)
+            inet_pton(AF_INET, address.host, &v4.sin_addr)
+            withUnsafeBytes(of: v4) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        } else {
+            var v6 = sockaddr_in6()
+            v6.sin6_family = sa_family_t(AF_INET6)
+            v6.sin6_port = in_port_t(UInt16(address.port).bigEndian)
+            inet_pton(AF_INET6, address.host, &v6.sin6_addr)
+            withUnsafeBytes(of: v6) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        }
+        let connected = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
+        }
+        guard connected == 0 else { return "connect: \(String(cString: strerror(errno)))" }
+        guard query.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == query.count else { return "send failed" }
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, timeout) > 0 else { return "no answer within \(timeout) ms" }
+        var reply = [UInt8](repeating: 0, count: 512)
+        let count = reply.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        guard count >= 12 else { return "no answer (\(String(cString: strerror(errno))))" }
+        guard reply[0] == query[0] && reply[1] == query[1] && reply[2] & 0x80 != 0 else { return "a reply that is not ours" }
+        return nil
     }
 }

@@ -59,6 +59,18 @@ struct OperationsTests {
         }
     }
 
+    /// `sidecache check`, the exec probe, asks both doors of a running daemon; it fails for a door that is not there.
+    @Test func checkAsksTheDoorsThemselves() async throws {
+        try await DaemonEndToEndTests.withDaemon { address, port, daemon, _ in
+            let binary = try sidecacheBinary()
+            let socket = try #require(daemon.configuration.nscdSocket)
+            let good = try await ExternalProcess.run(binary, ["check", "--dns", "\(address):\(port)", "--socket", socket])
+            #expect(good.status == 0, "\(good.output)")
+            let bad = try await ExternalProcess.run(binary, ["check", "--dns", "\(address):\(port + 1)", "--socket", socket])
+            #expect(bad.status == 1, "\(bad.output)")
+        }
+    }
+
     /// With an upstream that never answers, the daemon is alive but not ready.
     @Test func notReadyUntilAnUpstreamAnswers() async throws {
         let address = randomLoopbackAddress()
