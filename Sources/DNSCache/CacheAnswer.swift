@@ -38,8 +38,8 @@ public struct CacheAnswer: Sendable {
         }
     }
 
-    /// A SERVFAIL for `key` carrying the caller's ID.
-    static func serverFailure(for key: CacheKey, id: UInt16, recursionDesired: Bool, source: Source) -> CacheAnswer {
+    /// A SERVFAIL for `key` carrying the caller's ID (also what a front door answers when it refuses work).
+    public static func serverFailure(for key: CacheKey, id: UInt16, recursionDesired: Bool, source: Source) -> CacheAnswer {
         var header = DNSHeader(id: id)
         header.isResponse = true
         header.recursionDesired = recursionDesired

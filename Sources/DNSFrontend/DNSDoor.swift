@@ -229,7 +229,10 @@ public final class DNSDoor: Service, Sendable {
                 logger.critical("forwarding loop: our probe query came back to the DNS door")
                 return send(
                     DNSResponder.finish(
-                        CacheAnswerFactory.serverFailure(for: request), for: request, clientName: clientName,
+                        CacheAnswer.serverFailure(
+                            for: request.key, id: request.id, recursionDesired: request.recursionDesired,
+                            source: .overloaded
+                        ).wire, for: request, clientName: clientName,
                         limit: limit))
             }
             guard pendingMisses.wrappingAdd(1, ordering: .relaxed).newValue <= configuration.maximumPendingMisses
@@ -237,7 +240,10 @@ public final class DNSDoor: Service, Sendable {
                 pendingMisses.wrappingSubtract(1, ordering: .relaxed)
                 return send(
                     DNSResponder.finish(
-                        CacheAnswerFactory.serverFailure(for: request), for: request, clientName: clientName,
+                        CacheAnswer.serverFailure(
+                            for: request.key, id: request.id, recursionDesired: request.recursionDesired,
+                            source: .overloaded
+                        ).wire, for: request, clientName: clientName,
                         limit: limit))
             }
             missSink.yield(Miss(request: request, clientName: clientName, reply: later, limit: limit))
@@ -254,28 +260,5 @@ public struct DNSDoorError: Error, CustomStringConvertible {
     public var description: String {
         "dns-listen: cannot bind \(transport) \(address): \(underlying)"
             + (address.port ?? 0 < 1024 ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE; try --dns-listen 127.0.0.1:5353)" : "")
-    }
-}
-
-enum CacheAnswerFactory {
-    /// SERVFAIL for a request, with its ID and question.
-    static func serverFailure(for request: DNSRequest) -> [UInt8] {
-        var header = DNSHeader(id: request.id)
-        header.isResponse = true
-        header.recursionDesired = request.recursionDesired
-        header.recursionAvailable = true
-        header.checkingDisabled = request.key.checkingDisabled
-        header.rcodeLow = 2
-        var writer = DNSWireWriter(capacity: 64)
-        writer.writeUInt16(header.id)
-        writer.writeUInt16(header.flags)
-        writer.writeUInt16(1)
-        writer.writeUInt16(0)
-        writer.writeUInt16(0)
-        writer.writeUInt16(0)
-        writer.writeBytes(request.key.name)
-        writer.writeUInt16(request.key.type.rawValue)
-        writer.writeUInt16(request.key.class.rawValue)
-        return writer.bytes
     }
 }
