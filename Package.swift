@@ -120,7 +120,10 @@ let package = Package(
         .testTarget(name: "DNSFrontendTests", dependencies: ["DNSFrontend", "DNSWire", "DNSCache", "TestSupport"]),
         .testTarget(
             name: "SidecacheDaemonTests",
-            dependencies: ["SidecacheDaemon", "DNSWire", "DNSForwarder", "ResolverConfiguration", "TestSupport"]),
+            dependencies: [
+                "SidecacheDaemon", "DNSWire", "DNSForwarder", "ResolverConfiguration", "NSCDWire", "NSCDFrontend",
+                "TestSupport",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

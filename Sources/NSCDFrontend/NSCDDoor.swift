@@ -20,7 +20,7 @@ public final class NSCDDoor: Service, Sendable {
     public let configuration: NSCDFrontendConfiguration
     public let resolver: HostResolver
     public let statistics = NSCDStatistics()
-    let cache: ResponseCache
+    public let cache: ResponseCache
     let logger: Logger
     let onShutdownRequest: @Sendable () -> Void
 

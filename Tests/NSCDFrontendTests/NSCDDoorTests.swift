@@ -86,6 +86,20 @@ struct NSCDDoorTests {
         }
     }
 
+    /// `nscd -i hosts` from root flushes the cache and gets the int32 0 it waits for. (Tests run as root; a
+    /// non-root peer is closed without a flush, which SO_PEERCRED decides.)
+    @Test func invalidateFromRootFlushesTheCache() async throws {
+        guard getuid() == 0 else { return }
+        try await Self.withDoor { socket, upstream, door in
+            upstream.answer("cached.example.com", .a, [.a("cached.example.com", IPv4Bytes(192, 0, 2, 9), ttl: 600)])
+            _ = try await Self.ask(socket, Self.getai("cached.example.com"))
+            #expect(door.cache.snapshot().entries >= 1)
+            let ack = try await Self.ask(socket, NSCDRequest(type: .invalidate, key: Array("hosts\0".utf8)))
+            #expect(ack == [0, 0, 0, 0])
+            #expect(door.cache.snapshot().entries == 0)
+        }
+    }
+
     @Test func temporaryFailureClosesInsteadOfSayingNoSuchHost() async throws {
         try await Self.withDoor { socket, upstream, door in
             upstream.setFallback(.fail(.timeout))

@@ -1,4 +1,6 @@
 import DNSWire
+import NSCDFrontend
+import NSCDWire
 import Foundation
 import SidecacheDaemon
 import TestSupport
@@ -68,6 +70,19 @@ struct OperationsTests {
             #expect(good.status == 0, "\(good.output)")
             let bad = try await ExternalProcess.run(binary, ["check", "--dns", "\(address):\(port + 1)", "--socket", socket])
             #expect(bad.status == 1, "\(bad.output)")
+        }
+    }
+
+    /// `nscd -K` from root (a SHUTDOWN request over the socket) starts the same drain as SIGTERM.
+    @Test func nscdShutdownFromRootDrains() async throws {
+        guard getuid() == 0 else { return }
+        try await DaemonEndToEndTests.withDaemon(extra: ["--lame-duck", "2s"]) { address, port, daemon, _ in
+            let socket = try #require(daemon.configuration.nscdSocket)
+            #expect(!daemon.isDraining)
+            _ = try? await offloaded { try NSCDClient.exchange(NSCDRequest(type: .shutdown, key: []), socketPath: socket, timeoutMilliseconds: 1000) }
+            try await Task.sleep(nanoseconds: 200_000_000)
+            #expect(daemon.isDraining)
+            #expect(try await Self.get(address, "/readyz").0 == 503)
         }
     }
 
