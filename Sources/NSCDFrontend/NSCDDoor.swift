@@ -178,17 +178,19 @@ public final class NSCDDoor: Service, Sendable {
         }
     }
 
-    /// True when the octets so far are a valid beginning of a request.
+    /// True when the first `count` octets of `buffer` are a valid beginning of a request that is not complete yet.
+    /// Reads nothing past `count` (the slow lane's buffers hold exactly what arrived).
     func requestIsIncomplete(_ buffer: [UInt8], count: Int) -> Bool {
-        buffer.withUnsafeBytes { raw in
-            let prefix = UnsafeRawBufferPointer(rebasing: raw[0..<count])
-            if count < NSCDProtocol.requestHeaderSize {
-                // Validate what we have of the header: version first.
-                return count < 4 || (try? NSCDRequest.parseHeader(
-                    UnsafeRawBufferPointer(rebasing: raw[0..<NSCDProtocol.requestHeaderSize]))) != nil
-                    || count < NSCDProtocol.requestHeaderSize
-            }
-            guard let (_, keyLength) = try? NSCDRequest.parseHeader(prefix) else { return false }
+        let count = min(count, buffer.count)
+        if count < NSCDProtocol.requestHeaderSize {
+            // Judge the header fields that have arrived: version, then type.
+            if count >= 4 && buffer.nscdInt32(at: 0) != NSCDProtocol.version { return false }
+            if count >= 8 && NSCDRequestType(rawValue: buffer.nscdInt32(at: 4)) == nil { return false }
+            return true
+        }
+        return buffer.withUnsafeBytes { raw in
+            guard let (_, keyLength) = try? NSCDRequest.parseHeader(UnsafeRawBufferPointer(rebasing: raw[0..<count]))
+            else { return false }
             return count < NSCDProtocol.requestHeaderSize + keyLength
         }
     }

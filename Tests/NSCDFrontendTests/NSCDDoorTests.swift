@@ -199,3 +199,47 @@ enum RawClient {
         return fds
     }
 }
+
+/// Requests that arrive in pieces go through the slow lane; a first piece shorter than the header must be judged
+/// without reading past it (this once trapped).
+@Suite(.serialized)
+struct NSCDSlowLaneTests {
+    @Test func requestsInPiecesAreAnsweredAndShortGarbageIsClosed() async throws {
+        try await NSCDDoorTests.withDoor { socket, upstream, door in
+            upstream.answer("piece.example.com", .a, [.a("piece.example.com", IPv4Bytes(192, 0, 2, 11), ttl: 60)])
+            let request = NSCDDoorTests.getai("piece.example.com").encode()
+            for split in [1, 3, 5, 9, 11, 12, 14] {
+                let reply = try await offloaded { try RawClient.sendInPieces(request, splitAt: split, to: socket) }
+                #expect(NSCDHostReply.parseAddressInfo(reply) != nil, "split at \(split)")
+            }
+            // A short first piece of garbage, then more garbage: closed, the door stays up.
+            for garbage: [UInt8] in [[7], [1, 0, 0, 0, 9], [2, 0, 0, 0, 99, 0, 0]] {
+                let reply = try await offloaded { try RawClient.sendInPieces(garbage + [UInt8](repeating: 0xFF, count: 40), splitAt: garbage.count, to: socket) }
+                #expect(reply.isEmpty)
+            }
+            let good = try await NSCDDoorTests.ask(socket, NSCDDoorTests.getai("piece.example.com"))
+            #expect(NSCDHostReply.parseAddressInfo(good) != nil)
+            #expect(door.statistics.malformed.load(ordering: .relaxed) >= 3)
+        }
+    }
+}
+
+extension RawClient {
+    /// Sends `bytes` in two writes 50 ms apart, so the first piece is all the door sees at accept time.
+    static func sendInPieces(_ bytes: [UInt8], splitAt split: Int, to path: String) throws -> [UInt8] {
+        let fd = try connect(path)
+        defer { close(fd) }
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, split, Int32(MSG_NOSIGNAL)) }
+        usleep(50_000)
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + split, bytes.count - split, Int32(MSG_NOSIGNAL)) }
+        var reply: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1024)
+        while true {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 3000) > 0 else { throw TestFailure("the door neither answered nor closed") }
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { return reply }
+            reply += chunk[0..<count]
+        }
+    }
+}
