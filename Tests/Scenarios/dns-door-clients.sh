@@ -11,58 +11,12 @@
 #
 # Prints PASS/FAIL per check and ends with "N passed, M failed"; exits 1 on any failure.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-usage() { echo "usage: $0 /path/to/sidecache" >&2; exit 2; }
-[[ $# -eq 1 ]] || usage
-
-if [[ $(id -u) -ne 0 ]]; then
-    echo "SKIP: needs root (creates network/mount namespaces, binds port 53)"
-    exit 0
-fi
-
-if [[ -z ${SIDECACHE_SCENARIO_IN_NAMESPACE:-} ]]; then
-    sidecache=$(readlink -f -- "$1")
-    [[ -x $sidecache ]] || { echo "not executable: $1" >&2; exit 2; }
-    for tool in unshare ip mount knotd knotc dig musl-gcc go timeout; do
-        command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 2; }
-    done
-    export SIDECACHE_SCENARIO_IN_NAMESPACE=1
-    # The whole run is bounded. The inner script's EXIT trap stops its daemons; the PID namespace (the script is its
-    # init) guarantees they die with it even if the script is killed outright.
-    exec timeout --kill-after=10 120 \
-        unshare -n -m --propagation private -p --fork --kill-child --mount-proc -- \
-        bash "$(readlink -f -- "$0")" "$sidecache"
-fi
-
-# ---------------------------------------------------------------------------------------------------------------
-# Inside the namespaces.
-sidecache=$1
-here=$(cd "$(dirname "$0")" && pwd)
-started=$SECONDS
-
-# Belt and braces: this must be a fresh network namespace holding nothing but loopback.
-if ip -o link show | awk -F': ' '{print $2}' | grep -qvx 'lo'; then
-    echo "refusing to run: network namespace has interfaces besides lo" >&2
-    exit 2
-fi
-ip link set lo up
-
-work=$(mktemp -d /tmp/dns-door-clients.XXXXXX)
-knot_pid=
-sidecache_pid=
-resolv_mounted=
-
-cleanup() {
-    local status=$?
-    set +e
-    [[ -n $sidecache_pid ]] && kill "$sidecache_pid" 2>/dev/null && wait "$sidecache_pid" 2>/dev/null
-    [[ -n $knot_pid ]] && kill "$knot_pid" 2>/dev/null && wait "$knot_pid" 2>/dev/null
-    [[ -n $resolv_mounted ]] && umount /etc/resolv.conf 2>/dev/null
-    rm -rf -- "$work"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 143' TERM INT HUP
+scenario_enter 120 "unshare ip mount knotd knotc dig musl-gcc go timeout" "$@"
+# Inside the namespaces from here on.
+require_loopback_only
+scenario_workdir dns-door-clients
 
 # Our own resolv.conf goes over /etc/resolv.conf before any DNS tool runs, so nothing here can even try the
 # machine's nameserver (and this namespace has no route to it anyway).
@@ -72,22 +26,7 @@ write_resolv() {  # write_resolv NAMESERVER
 }
 write_resolv 127.0.0.1
 mount --bind "$resolv" /etc/resolv.conf
-resolv_mounted=1
-
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "PASS $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
-summary() { echo "$passed passed, $failed failed"; }
-abort() {  # abort REASON [LOG]   a setup step failed: count it, show the log, end the run
-    fail "$1"
-    [[ -n ${2:-} && -s $2 ]] && { echo "--- $(basename "$2")"; tail -n 30 "$2"; }
-    summary
-    exit 1
-}
-check() {  # check DESCRIPTION EXPECTED ACTUAL
-    if [[ $2 == "$3" ]]; then pass "$1"; else fail "$1: expected '$2', got '$3'"; fi
-}
+mounts=(/etc/resolv.conf)
 
 # Comma-separated, sorted, unique set from addresses on stdin (one a line or comma-separated).
 norm() {
@@ -130,18 +69,9 @@ web      A     192.0.2.31
 web      AAAA  2001:db8::31
 $big_records
 EOF
-cat >"$work/knot.conf" <<EOF
-server:
-    listen: 127.0.0.53@53
-    rundir: $work
-    user: root:root
-control:
-    listen: $work/knot.sock
-database:
-    storage: $work/db
-log:
-  - target: stderr
-    any: error
+{
+    knot_conf_head
+    cat <<EOF
 mod-stats:
   - id: counters
 template:
@@ -153,9 +83,8 @@ template:
 zone:
   - domain: sc.test
 EOF
-mkdir -p "$work/db"
-knotd -c "$work/knot.conf" >"$work/knot.log" 2>&1 &
-knot_pid=$!
+} >"$work/knot.conf"
+start_knotd "$work/knot.conf"
 
 dig_short() {  # dig_short SERVER NAME TYPE...   -> addresses/targets, one a line
     local server=$1 name=$2; shift 2
@@ -169,14 +98,11 @@ dig_status() {  # dig_status SERVER NAME TYPE   -> NOERROR / NXDOMAIN / ...
     timeout 10 dig "@$1" -p 53 +time=2 +tries=1 "$2" "$3" 2>/dev/null |
         sed -n 's/.*status: \([A-Z]*\).*/\1/p' | head -n1 || true
 }
+answers() {  # answers SERVER NAME TYPE   -> true when SERVER gives any answer
+    [[ -n $(dig_short "$1" "$2" "$3" | head -n1) ]]
+}
 wait_for() {  # wait_for SERVER NAME TYPE PID   (10 s at most; gives up early if PID exits)
-    local i
-    for i in $(seq 1 100); do
-        kill -0 "$4" 2>/dev/null || break
-        [[ -n $(dig_short "$1" "$2" "$3" | head -n1) ]] && return 0
-        sleep 0.1
-    done
-    return 1
+    wait_until "$4" answers "$1" "$2" "$3"
 }
 upstream_queries() {
     timeout 5 knotc -c "$work/knot.conf" stats mod-stats.server-operation 2>/dev/null |
@@ -322,12 +248,8 @@ echo "sidecache sent $((upstream_after - upstream_before)) queries upstream; run
 if ! kill -0 "$sidecache_pid" 2>/dev/null; then
     fail "sidecache exited during the run"
 fi
-if grep -qiE 'warning|error|critical|fatal' "$work/sidecache.log"; then
-    echo "--- sidecache log (warnings and worse; informational)"
-    grep -iE 'warning|error|critical|fatal' "$work/sidecache.log" | head -n 20
-fi
+show_sidecache_warnings
 if ((failed > 0)); then
     for client in musl go; do echo "--- $client output"; cat "$work/$client.out" 2>/dev/null || true; done
 fi
-summary
-((failed == 0))
+finish

@@ -18,83 +18,15 @@
 #
 # Prints PASS/FAIL per check and ends with "N passed, M failed"; exits 1 on any failure.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-usage() { echo "usage: $0 /path/to/sidecache" >&2; exit 2; }
-[[ $# -eq 1 ]] || usage
-
-if [[ $(id -u) -ne 0 ]]; then
-    echo "SKIP: needs root (creates network/mount namespaces, binds port 53)"
-    exit 0
-fi
-
-if [[ -z ${SIDECACHE_SCENARIO_IN_NAMESPACE:-} ]]; then
-    sidecache=$(readlink -f -- "$1")
-    [[ -x $sidecache ]] || { echo "not executable: $1" >&2; exit 2; }
-    for tool in unshare ip mount knotd dig gcc python3 getent timeout; do
-        command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 2; }
-    done
-    export SIDECACHE_SCENARIO_IN_NAMESPACE=1
-    # The whole run is bounded. The inner script's EXIT trap stops its daemons; the PID namespace (the script is its
-    # init) guarantees they die with it even if the script is killed outright.
-    exec timeout --kill-after=10 300 \
-        unshare -n -m --propagation private -p --fork --kill-child --mount-proc -- \
-        bash "$(readlink -f -- "$0")" "$sidecache"
-fi
-
-# ---------------------------------------------------------------------------------------------------------------
-# Inside the namespaces.
-sidecache=$1
-here=$(cd "$(dirname "$0")" && pwd)
-started=$SECONDS
-# Each of these would change how glibc resolves (LOCALDOMAIN even makes it skip nscd for hosts).
-unset LOCALDOMAIN RES_OPTIONS HOSTALIASES
-export LC_ALL=C
-
-# Belt and braces: this must be a fresh network namespace holding nothing but loopback.
-if ip -o link show | awk -F': ' '{print $2}' | grep -qvx 'lo'; then
-    echo "refusing to run: network namespace has interfaces besides lo" >&2
-    exit 2
-fi
-ip link set lo up
-# AI_ADDRCONFIG: with only 127.0.0.1/::1, getaddrinfo(AF_INET/AF_INET6) fails with EAI_NONAME before asking anyone.
-ip addr add 127.0.0.2/32 dev lo
-ip -6 addr add fd00::2/128 dev lo
-
-work=$(mktemp -d /tmp/nscd-door-glibc.XXXXXX)
+scenario_enter 300 "unshare ip mount knotd dig gcc python3 getent timeout" "$@"
+# Inside the namespaces from here on.
+isolate_glibc_env
+require_loopback_only
+add_addrconfig_addresses
+scenario_workdir nscd-door-glibc py_pid   # the malformed-clients helper is stopped first
 socket=/var/run/nscd/socket
-knot_pid=
-sidecache_pid=
-py_pid=
-mounts=()
-
-cleanup() {
-    local status=$?
-    set +e
-    [[ -n $py_pid ]] && kill "$py_pid" 2>/dev/null && wait "$py_pid" 2>/dev/null
-    [[ -n $sidecache_pid ]] && kill "$sidecache_pid" 2>/dev/null && wait "$sidecache_pid" 2>/dev/null
-    [[ -n $knot_pid ]] && kill "$knot_pid" 2>/dev/null && wait "$knot_pid" 2>/dev/null
-    local m
-    for m in "${mounts[@]}"; do umount "$m" 2>/dev/null; done
-    rm -rf -- "$work"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 143' TERM INT HUP
-
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "PASS $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
-summary() { echo "$passed passed, $failed failed"; }
-abort() {  # abort REASON [LOG]   a setup step failed: count it, show the log, end the run
-    fail "$1"
-    [[ -n ${2:-} && -s $2 ]] && { echo "--- $(basename "$2")"; tail -n 30 "$2"; }
-    summary
-    exit 1
-}
-check() {  # check DESCRIPTION EXPECTED ACTUAL
-    if [[ $2 == "$3" ]]; then pass "$1"; else fail "$1: expected '$2', got '$3'"; fi
-}
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # --- Private files: resolv.conf, hosts, nsswitch.conf, /var/run/nscd --------------------------------------------
@@ -116,18 +48,7 @@ cat >"$work/hosts" <<'EOF'
 10.1.2.60	override.example.test
 fd00:10::7	v6alias.local
 EOF
-printf 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nservices: files\n' \
-    >"$work/nsswitch.conf"
-for pair in "$resolv:/etc/resolv.conf" "$work/hosts:/etc/hosts" "$work/nsswitch.conf:/etc/nsswitch.conf"; do
-    mount --bind "${pair%%:*}" "${pair#*:}"
-    mounts=("${pair#*:}" "${mounts[@]}")
-done
-# The mount point must already exist (Debian's libc-bin/nscd layout has it): creating it would change the host's
-# filesystem. The tmpfs hides whatever it holds, in this namespace only.
-[[ -d /var/run/nscd && ! -L /var/run/nscd ]] || abort "/var/run/nscd is not a directory here; cannot mount a tmpfs on it"
-mount -t tmpfs -o mode=0755,size=4m tmpfs /var/run/nscd
-mounts=(/var/run/nscd "${mounts[@]}")
-[[ -z $(ls -A /var/run/nscd) ]] || abort "/var/run/nscd is not empty after mounting the tmpfs"
+mount_private_etc   # $resolv is $work/resolv.conf
 
 # --- Client, compiled in the background while knotd starts -------------------------------------------------------
 client=$work/glibc_resolve
@@ -223,42 +144,13 @@ cat >"$work/d.f.ip6.arpa.zone" <<EOF
 $(rev fd00:10:96::20)    PTR   dual.my-ns.svc.cluster.local.
 EOF
 zones=(. cluster.local example.test 10.in-addr.arpa 2.0.192.in-addr.arpa 8.b.d.0.1.0.0.2.ip6.arpa d.f.ip6.arpa)
-{
-    cat <<EOF
-server:
-    listen: 127.0.0.53@53
-    rundir: $work
-    user: root:root
-control:
-    listen: $work/knot.sock
-database:
-    storage: $work/db
-log:
-  - target: stderr
-    any: error
-template:
-  - id: default
-    storage: $work
-    semantic-checks: off
-zone:
-EOF
-    for z in "${zones[@]}"; do
-        [[ $z == . ]] && f=root.zone || f=$z.zone
-        printf '  - domain: "%s"\n    file: "%s"\n' "$z" "$f"
-    done
-} >"$work/knot.conf"
-mkdir -p "$work/db"
-knotd -c "$work/knot.conf" >"$work/knot.log" 2>&1 &
-knot_pid=$!
+{ knot_conf_head; knot_conf_zones "${zones[@]}"; } >"$work/knot.conf"
+start_knotd "$work/knot.conf"
 
 dig_ok() {  # dig_ok SERVER NAME TYPE   -> true when SERVER gives any reply with an answer
     [[ -n $(timeout 5 dig "@$1" -p 53 +time=1 +tries=1 +short "$2" "$3" 2>/dev/null | grep -v '^;' || true) ]]
 }
-for _ in $(seq 1 100); do
-    kill -0 "$knot_pid" 2>/dev/null || break
-    dig_ok 127.0.0.53 www.example.test A && break
-    sleep 0.1
-done
+wait_until "$knot_pid" dig_ok 127.0.0.53 www.example.test A || true
 dig_ok 127.0.0.53 www.example.test A || abort "knotd did not start on 127.0.0.53:53" "$work/knot.log"
 wait "$build_pid" || abort "building glibc_resolve failed" "$work/build.log"
 
@@ -386,12 +278,10 @@ check "control (no sidecache): gethostbyname(my-svc) fails" "ERR h_errno=TRY_AGA
     --hosts-file /etc/hosts --resolv-conf "$work/sidecache-resolv.conf" --log-level notice \
     >"$work/sidecache.log" 2>&1 &
 sidecache_pid=$!
-for _ in $(seq 1 100); do
-    kill -0 "$sidecache_pid" 2>/dev/null || break
-    [[ -S $socket ]] && timeout 5 "$sidecache" query --socket "$socket" localhost >/dev/null 2>&1 && break
-    sleep 0.1
-done
-timeout 5 "$sidecache" query --socket "$socket" localhost >/dev/null 2>&1 ||
+door_answers() { timeout 5 "$sidecache" query --socket "$socket" localhost >/dev/null 2>&1; }
+door_up() { [[ -S $socket ]] && door_answers; }
+wait_until "$sidecache_pid" door_up || true
+door_answers ||
     abort "sidecache's nscd door did not answer on $socket" "$work/sidecache.log"
 check "socket mode is 0666" "srw-rw-rw-" "$(stat -c %A "$socket")"
 if dig_ok 127.0.0.1 www.example.test A; then
@@ -603,9 +493,5 @@ done
 # --- Summary ------------------------------------------------------------------------------------------------------
 echo "run took $((SECONDS - started))s"
 kill -0 "$sidecache_pid" 2>/dev/null || fail "sidecache exited during the run"
-if grep -qiE 'warning|error|critical|fatal' "$work/sidecache.log"; then
-    echo "--- sidecache log (warnings and worse; informational)"
-    grep -iE 'warning|error|critical|fatal' "$work/sidecache.log" | head -n 20
-fi
-summary
-((failed == 0))
+show_sidecache_warnings
+finish

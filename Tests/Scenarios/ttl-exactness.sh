@@ -24,82 +24,16 @@
 #
 # Prints PASS/FAIL per check and ends with "N passed, M failed"; exits 1 on any failure.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-usage() { echo "usage: $0 /path/to/sidecache" >&2; exit 2; }
-[[ $# -eq 1 ]] || usage
-
-if [[ $(id -u) -ne 0 ]]; then
-    echo "SKIP: needs root (creates network/mount namespaces, binds port 53)"
-    exit 0
-fi
-
-if [[ -z ${SIDECACHE_SCENARIO_IN_NAMESPACE:-} ]]; then
-    sidecache=$(readlink -f -- "$1")
-    [[ -x $sidecache ]] || { echo "not executable: $1" >&2; exit 2; }
-    for tool in unshare ip mount knotd knotc dig gcc timeout; do
-        command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 2; }
-    done
-    export SIDECACHE_SCENARIO_IN_NAMESPACE=1
-    # The whole run is bounded. The inner script's EXIT trap stops its daemons; the PID namespace (the script is its
-    # init) guarantees they die with it even if the script is killed outright.
-    exec timeout --kill-after=10 90 \
-        unshare -n -m --propagation private -p --fork --kill-child --mount-proc -- \
-        bash "$(readlink -f -- "$0")" "$sidecache"
-fi
-
-# ---------------------------------------------------------------------------------------------------------------
-# Inside the namespaces.
-sidecache=$1
-here=$(cd "$(dirname "$0")" && pwd)
-started=$SECONDS
-unset LOCALDOMAIN RES_OPTIONS HOSTALIASES
-export LC_ALL=C
-
-# Belt and braces: this must be a fresh network namespace holding nothing but loopback.
-if ip -o link show | awk -F': ' '{print $2}' | grep -qvx 'lo'; then
-    echo "refusing to run: network namespace has interfaces besides lo" >&2
-    exit 2
-fi
-ip link set lo up
-# AI_ADDRCONFIG ignores loopback addresses: without these getaddrinfo(AF_INET) fails before asking anyone, and
-# AF_UNSPEC would be narrowed to AF_INET (GETHOSTBYNAME instead of GETAI).
-ip addr add 127.0.0.2/32 dev lo
-ip -6 addr add fd00::2/128 dev lo
-
-work=$(mktemp -d /tmp/ttl-exactness.XXXXXX)
+scenario_enter 90 "unshare ip mount knotd knotc dig gcc timeout" "$@"
+# Inside the namespaces from here on.
+isolate_glibc_env
+require_loopback_only
+add_addrconfig_addresses
+scenario_workdir ttl-exactness
 socket=/var/run/nscd/socket
 conf=$work/knot.conf
-knot_pid=
-sidecache_pid=
-mounts=()
-
-cleanup() {
-    local status=$?
-    set +e
-    [[ -n $sidecache_pid ]] && kill "$sidecache_pid" 2>/dev/null && wait "$sidecache_pid" 2>/dev/null
-    [[ -n $knot_pid ]] && kill "$knot_pid" 2>/dev/null && wait "$knot_pid" 2>/dev/null
-    local m
-    for m in "${mounts[@]}"; do umount "$m" 2>/dev/null; done
-    rm -rf -- "$work"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 143' TERM INT HUP
-
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "PASS $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
-summary() { echo "$passed passed, $failed failed"; }
-abort() {  # abort REASON [LOG]   a setup step failed: count it, show the log, end the run
-    fail "$1"
-    [[ -n ${2:-} && -s $2 ]] && { echo "--- $(basename "$2")"; tail -n 30 "$2"; }
-    summary
-    exit 1
-}
-check() {  # check DESCRIPTION EXPECTED ACTUAL
-    if [[ $2 == "$3" ]]; then pass "$1"; else fail "$1: expected '$2', got '$3'"; fi
-}
 
 # --- Private files: resolv.conf, hosts, nsswitch.conf, /var/run/nscd --------------------------------------------
 # glibc's own DNS goes to 127.0.0.9, where nothing listens: only the nscd socket can answer getaddrinfo.
@@ -107,18 +41,7 @@ printf 'nameserver 127.0.0.9\noptions timeout:1 attempts:1\n' >"$work/resolv.con
 # sidecache reads its search list and ndots here (none: names are looked up as they are); its upstream is --upstream.
 printf 'nameserver 127.0.0.53\noptions ndots:1\n' >"$work/sidecache-resolv.conf"
 printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$work/hosts"
-printf 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nservices: files\n' \
-    >"$work/nsswitch.conf"
-for pair in "$work/resolv.conf:/etc/resolv.conf" "$work/hosts:/etc/hosts" "$work/nsswitch.conf:/etc/nsswitch.conf"; do
-    mount --bind "${pair%%:*}" "${pair#*:}"
-    mounts=("${pair#*:}" "${mounts[@]}")
-done
-# The mount point must already exist: creating it would change the host's filesystem. The tmpfs hides whatever it
-# holds, in this namespace only.
-[[ -d /var/run/nscd && ! -L /var/run/nscd ]] || abort "/var/run/nscd is not a directory here; cannot mount a tmpfs on it"
-mount -t tmpfs -o mode=0755,size=4m tmpfs /var/run/nscd
-mounts=(/var/run/nscd "${mounts[@]}")
-[[ -z $(ls -A /var/run/nscd) ]] || abort "/var/run/nscd is not empty after mounting the tmpfs"
+mount_private_etc
 
 # --- Probe, compiled in the background while knotd starts --------------------------------------------------------
 probe=$work/ttl_probe
@@ -142,39 +65,15 @@ write_zone() {  # rewrites ttl.test with a new serial; changed doors get 192.0.2
     serial=$((serial + 1))
 }
 write_zone
-cat >"$conf" <<EOF
-server:
-    listen: 127.0.0.53@53
-    rundir: $work
-    user: root:root
-control:
-    listen: $work/knot.sock
-database:
-    storage: $work/db
-log:
-  - target: stderr
-    any: error
-template:
-  - id: default
-    storage: $work
-    semantic-checks: off
-zone:
-  - domain: "ttl.test"
-    file: "ttl.test.zone"
-EOF
-mkdir -p "$work/db"
-knotd -c "$conf" >"$work/knot.log" 2>&1 &
-knot_pid=$!
+{ knot_conf_head; knot_conf_zones ttl.test; } >"$conf"
+start_knotd "$conf"
 
 dig_a() {  # dig_a SERVER NAME   -> the A records, sorted, comma-separated ("" when no answer)
     timeout 5 dig "@$1" -p 53 +time=1 +tries=1 +short "$2" A 2>/dev/null | grep -E '^[0-9.]+$' | sort | paste -sd, - || true
 }
-for _ in $(seq 1 100); do
-    kill -0 "$knot_pid" 2>/dev/null || break
-    [[ -n $(dig_a 127.0.0.53 ns.ttl.test) ]] && break
-    sleep 0.1
-done
-[[ -n $(dig_a 127.0.0.53 ns.ttl.test) ]] || abort "knotd did not start on 127.0.0.53:53" "$work/knot.log"
+knot_up() { [[ -n $(dig_a 127.0.0.53 ns.ttl.test) ]]; }
+wait_until "$knot_pid" knot_up || true
+knot_up || abort "knotd did not start on 127.0.0.53:53" "$work/knot.log"
 check "fixture: knotd serves short-dns.ttl.test" "192.0.2.1" "$(dig_a 127.0.0.53 short-dns.ttl.test)"
 ttl=$(timeout 5 dig @127.0.0.53 +time=1 +tries=1 +noall +answer short-dns.ttl.test A 2>/dev/null | awk '{print $2; exit}')
 check "fixture: its TTL is 2" "2" "$ttl"
@@ -189,12 +88,9 @@ if [[ $got == "RESULT=ERR"* ]]; then pass "control (no sidecache): glibc alone c
     --hosts-file /etc/hosts --resolv-conf "$work/sidecache-resolv.conf" --log-level notice \
     >"$work/sidecache.log" 2>&1 &
 sidecache_pid=$!
-for _ in $(seq 1 100); do
-    kill -0 "$sidecache_pid" 2>/dev/null || break
-    [[ -S $socket && -n $(dig_a 127.0.0.1 ns.ttl.test) ]] && break
-    sleep 0.1
-done
-[[ -S $socket && -n $(dig_a 127.0.0.1 ns.ttl.test) ]] || abort "sidecache did not start (DNS door and nscd socket)" "$work/sidecache.log"
+sidecache_up() { [[ -S $socket && -n $(dig_a 127.0.0.1 ns.ttl.test) ]]; }
+wait_until "$sidecache_pid" sidecache_up || true
+sidecache_up || abort "sidecache did not start (DNS door and nscd socket)" "$work/sidecache.log"
 if [[ -z $(dig_a 127.0.0.9 ns.ttl.test) ]]; then pass "nothing answers DNS on 127.0.0.9 (glibc's fallback is dead)"; else fail "something answers DNS on 127.0.0.9"; fi
 
 # --- The measurement ---------------------------------------------------------------------------------------------
@@ -283,9 +179,5 @@ for f in "${figures[@]}"; do echo "    $f"; done
 # --- Summary ------------------------------------------------------------------------------------------------------
 echo "run took $((SECONDS - started))s"
 kill -0 "$sidecache_pid" 2>/dev/null && pass "sidecache alive at the end" || fail "sidecache exited during the run"
-if grep -qiE 'warning|error|critical|fatal' "$work/sidecache.log"; then
-    echo "--- sidecache log (warnings and worse; informational)"
-    grep -iE 'warning|error|critical|fatal' "$work/sidecache.log" | head -n 20
-fi
-summary
-((failed == 0))
+show_sidecache_warnings
+finish
