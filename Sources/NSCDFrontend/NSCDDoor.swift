@@ -1,5 +1,6 @@
 import CPosixShims
 import DNSCache
+import DNSWire
 import Logging
 import NSCDWire
 import ServiceLifecycle
@@ -214,13 +215,16 @@ public final class NSCDDoor: Service, Sendable {
             }
             lookupSink.yield(PendingLookup(fd: fd, request: request))
         case .invalidate:
-            // Root only (nscd -i hosts); the cache holds DNS data for every database name.
+            // Root only. A database name (`nscd -i hosts`) flushes everything; any other key is taken as a host
+            // name whose entries alone are flushed (`sidecache flush NAME`, an extension of the protocol).
             if Socket.peerUID(fd) == 0 {
-                let removed = cache.flush()
-                logger.notice("cache invalidated by nscd INVALIDATE", metadata: ["entries": "\(removed)"])
-                var ack: [UInt8] = [0, 0, 0, 0]
-                Socket.sendAll(fd, ack)
-                ack.removeAll()
+                let key = request.keyString
+                let databases: Set<String> = ["hosts", "passwd", "group", "services", "netgroup"]
+                let name = databases.contains(key) ? nil : try? DNSName(key)
+                let removed = databases.contains(key) || name == nil ? cache.flush() : cache.flush(name: name)
+                logger.notice(
+                    "cache invalidated by nscd INVALIDATE", metadata: ["key": "\(key)", "entries": "\(removed)"])
+                Socket.sendAll(fd, [0, 0, 0, 0])
             }
             close(fd)
         case .shutdown:

@@ -35,7 +35,7 @@ struct SidecacheCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sidecache",
         abstract: "A DNS cache sidecar: glibc's nscd protocol and plain DNS on 127.0.0.1:53 from one cache.",
-        subcommands: [Serve.self, Query.self, Check.self],
+        subcommands: [Serve.self, Query.self, Check.self, Stats.self, Dump.self, Flush.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -241,5 +241,77 @@ struct Check: ParsableCommand {
         guard count >= 12 else { return "no answer (\(String(cString: strerror(errno))))" }
         guard reply[0] == query[0] && reply[1] == query[1] && reply[2] & 0x80 != 0 else { return "a reply that is not ours" }
         return nil
+    }
+}
+
+/// Fetches a page of the admin listener and prints it (plain HTTP/1.0 over a TCP socket; no client library needed).
+func fetchAdminPage(_ admin: String, _ path: String) throws -> String {
+    guard let address = UpstreamAddress(parsing: admin, defaultPort: 9253) else {
+        throw ValidationError("--admin must be ADDRESS[:PORT] with a numeric address")
+    }
+    let family = address.host.contains(":") ? AF_INET6 : AF_INET
+    let fd = Glibc.socket(family, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw ValidationError("socket failed") }
+    defer { close(fd) }
+    let socketAddress = try address.socketAddress()
+    let connected = socketAddress.withSockAddr { connect(fd, $0, socklen_t($1)) }
+    guard connected == 0 else {
+        throw ValidationError("cannot reach the admin listener at \(admin): \(String(cString: strerror(errno)))")
+    }
+    let request = Array("GET \(path) HTTP/1.0\r\nHost: \(admin)\r\n\r\n".utf8)
+    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    var response: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, 5000) > 0 else { throw ValidationError("no answer from \(admin)") }
+        let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if count <= 0 { break }
+        response += chunk[0..<count]
+    }
+    let text = String(decoding: response, as: UTF8.self)
+    guard let split = text.firstRange(of: "\r\n\r\n") else { throw ValidationError("malformed answer from \(admin)") }
+    return String(text[split.upperBound...])
+}
+
+/// Counters like `nscd -g`, from the admin listener's /stats.
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the daemon's counters (like nscd -g).")
+    @Option(help: "The admin listener, ADDRESS[:PORT].")
+    var admin = "127.0.0.1:9253"
+    func run() throws { print(try fetchAdminPage(admin, "/stats"), terminator: "") }
+}
+
+/// Every cache entry with its remaining TTL, from the admin listener's /dump.
+struct Dump: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print every cache entry with its remaining TTL.")
+    @Option(help: "The admin listener, ADDRESS[:PORT].")
+    var admin = "127.0.0.1:9253"
+    func run() throws { print(try fetchAdminPage(admin, "/dump"), terminator: "") }
+}
+
+/// Flushes the cache, or one name, over the nscd socket (root only, like `nscd -i hosts`).
+struct Flush: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Flush the whole cache, or every entry of one name (root only, through the nscd socket).")
+    @Option(help: "The nscd socket.")
+    var socket = "/var/run/nscd/socket"
+    @Argument(help: "A name whose entries to flush; without it, everything.")
+    var name: String?
+
+    func run() throws {
+        let key = Array((name ?? "hosts").utf8) + [0]
+        let reply: [UInt8]
+        do {
+            reply = try NSCDClient.exchange(NSCDRequest(type: .invalidate, key: key), socketPath: socket)
+        } catch {
+            printError("sidecache flush: \(error)")
+            throw ExitCode(2)
+        }
+        guard reply.count == 4, reply.nscdInt32(at: 0) == 0 else {
+            printError("sidecache flush: refused (the daemon accepts it from root only)")
+            throw ExitCode(1)
+        }
+        print(name.map { "flushed \($0)" } ?? "flushed the cache")
     }
 }

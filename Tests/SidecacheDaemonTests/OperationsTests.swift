@@ -86,6 +86,31 @@ struct OperationsTests {
         }
     }
 
+    /// `sidecache stats`, `dump` and `flush [NAME]` against a running daemon.
+    @Test func adminCommands() async throws {
+        guard getuid() == 0 else { return }
+        try await DaemonEndToEndTests.withDaemon { address, port, daemon, _ in
+            let binary = try sidecacheBinary()
+            let socket = try #require(daemon.configuration.nscdSocket)
+            _ = try await DaemonEndToEndTests.dig(address, port, ["+short", "www.e2e.test", "A"])
+            _ = try await DaemonEndToEndTests.dig(address, port, ["+short", "v4only.e2e.test", "A"])
+            let stats = try await ExternalProcess.run(binary, ["stats", "--admin", "\(address):9253"])
+            #expect(stats.status == 0)
+            #expect(stats.output.contains("cache entries            2"), "\(stats.output)")
+            let dump = try await ExternalProcess.run(binary, ["dump", "--admin", "\(address):9253"])
+            #expect(dump.output.contains("www.e2e.test. IN A positive"), "\(dump.output)")
+            #expect(dump.output.contains("v4only.e2e.test. IN A positive"), "\(dump.output)")
+            let one = try await ExternalProcess.run(binary, ["flush", "--socket", socket, "WWW.e2e.test"])
+            #expect(one.status == 0, "\(one.output)")
+            let after = try await ExternalProcess.run(binary, ["dump", "--admin", "\(address):9253"])
+            #expect(!after.output.contains("www.e2e.test."), "\(after.output)")
+            #expect(after.output.contains("v4only.e2e.test."), "\(after.output)")
+            let all = try await ExternalProcess.run(binary, ["flush", "--socket", socket])
+            #expect(all.status == 0, "\(all.output)")
+            #expect(daemon.cache.snapshot().entries == 0)
+        }
+    }
+
     /// With an upstream that never answers, the daemon is alive but not ready.
     @Test func notReadyUntilAnUpstreamAnswers() async throws {
         let address = randomLoopbackAddress()
