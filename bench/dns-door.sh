@@ -26,6 +26,8 @@ while [ $# -gt 0 ]; do
 done
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 if [ -z "${SIDECACHE_BENCH_INSIDE:-}" ]; then
     if [ "$(id -u)" != 0 ]; then echo "bench/dns-door.sh: needs root for a network namespace" >&2; exit 1; fi
     for tool in dnsperf unbound knotd unshare ip; do
@@ -54,31 +56,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The upstream: Knot DNS with N names.
-{
-    echo '$ORIGIN bench.test.'
-    echo '$TTL 3600'
-    echo '@ IN SOA ns1 hostmaster 1 3600 600 86400 60'
-    echo '@ IN NS ns1'
-    echo 'ns1 IN A 127.0.0.53'
-    for ((i = 0; i < names; i++)); do echo "n$i IN A 10.$((i / 65536 % 256)).$((i / 256 % 256)).$((i % 256))"; done
-} > "$work/bench.test.zone"
-cat > "$work/knot.conf" <<KNOT
-server:
-    listen: 127.0.0.53@53
-    rundir: $work
-    user: root:root
-database:
-    storage: $work/db
-log:
-  - target: stderr
-    any: error
-template:
-  - id: default
-    storage: $work
-    file: "%s.zone"
-zone:
-  - domain: bench.test
-KNOT
+write_bench_upstream "$work" "$names" "127.0.0.53@53"
 knotd -c "$work/knot.conf" 2>"$work/knot.log" & pids+=($!)
 
 # unbound: 2 threads, SO_REUSEPORT, forwarding to the same upstream (the reference in performance-notes.md).

@@ -16,6 +16,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 for tool in dnsperf knotd dig; do
     command -v "$tool" >/dev/null || { echo "missing $tool: run bash .ci/install-deps" >&2; exit 1; }
 done
@@ -28,31 +30,7 @@ work=$(mktemp -d /tmp/sidecache-fwd.XXXXXX)
 knot_pid=""
 cleanup() { [ -n "$knot_pid" ] && kill "$knot_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-{
-    echo '$ORIGIN bench.test.'; echo '$TTL 3600'
-    echo '@ IN SOA ns1 hostmaster 1 3600 600 86400 60'; echo '@ IN NS ns1'; echo 'ns1 IN A 127.0.0.53'
-    for ((i = 0; i < names; i++)); do echo "n$i IN A 10.$((i / 65536 % 256)).$((i / 256 % 256)).$((i % 256))"; done
-} > "$work/bench.test.zone"
-cat > "$work/knot.conf" <<KNOT
-server:
-    listen: $address@$port
-    rundir: $work
-    user: root:root
-    background-workers: 1
-    udp-workers: 1
-    tcp-workers: 1
-database:
-    storage: $work/db
-log:
-  - target: stderr
-    any: error
-template:
-  - id: default
-    storage: $work
-    file: "%s.zone"
-zone:
-  - domain: bench.test
-KNOT
+write_bench_upstream "$work" "$names" "$address@$port" "background-workers: 1" "udp-workers: 1" "tcp-workers: 1"
 knotd -c "$work/knot.conf" 2>"$work/knot.log" & knot_pid=$!
 for _ in $(seq 1 100); do dig @"$address" -p "$port" +time=1 +tries=1 +short n0.bench.test >/dev/null 2>&1 && break; sleep 0.1; done
 for ((i = 0; i < names; i++)); do echo "n$i.bench.test A"; done > "$work/queries"

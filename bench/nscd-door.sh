@@ -35,6 +35,8 @@ done
 [[ $names =~ ^[0-9]+$ ]] && [ "$names" -ge 1 ] && [ "$names" -le 100000 ] || { echo "bad --names" >&2; exit 2; }
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 if [ -z "${SIDECACHE_BENCH_INSIDE:-}" ]; then
     if [ "$(id -u)" != 0 ]; then echo "bench/nscd-door.sh: needs root for namespaces" >&2; exit 1; fi
     for tool in nscd knotd dig gcc unshare ip flock timeout; do
@@ -90,34 +92,10 @@ mount --bind "$work/nscd.conf" /etc/nscd.conf
 gcc -O2 -pthread -o "$work/gai_bench" "$root/bench/clients/gai_bench.c"
 
 # The upstream: Knot DNS with N names (A only, so AF_UNSPEC gets the one address too).
-{
-    echo '$ORIGIN bench.test.'
-    echo '$TTL 3600'
-    echo '@ IN SOA ns1 hostmaster 1 3600 600 86400 60'
-    echo '@ IN NS ns1'
-    echo 'ns1 IN A 127.0.0.53'
-    for ((i = 0; i < names; i++)); do echo "n$i IN A 10.$((i / 65536 % 256)).$((i / 256 % 256)).$((i % 256))"; done
-} > "$work/bench.test.zone"
+write_bench_upstream "$work" "$names" "127.0.0.53@53"
 for ((i = 0; i < names; i++)); do
     echo "n$i.bench.test 10.$((i / 65536 % 256)).$((i / 256 % 256)).$((i % 256))"
 done > "$work/names"
-cat > "$work/knot.conf" <<KNOT
-server:
-    listen: 127.0.0.53@53
-    rundir: $work
-    user: root:root
-database:
-    storage: $work/db
-log:
-  - target: stderr
-    any: error
-template:
-  - id: default
-    storage: $work
-    file: "%s.zone"
-zone:
-  - domain: bench.test
-KNOT
 knotd -c "$work/knot.conf" 2>"$work/knot.log" & knot_pid=$!
 for _ in $(seq 1 100); do
     dig @127.0.0.53 +time=1 +tries=1 +short n0.bench.test A 2>/dev/null | grep -q . && break
