@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Pod scenario: names through the cluster search list, and round robin, with glibc (getaddrinfo in a C program and
+# getent, through the nscd door), musl and Go (through the DNS door).
+#
+#   pod-search-list.sh /path/to/sidecache
+#
+# Needs root. The pod and its cluster DNS are built by pod-lib.sh (a veth between two private network namespaces,
+# knotd on 198.18.0.2 behind it; resolv.conf with the cluster search list and ndots:5).
+#
+# Method.
+#   1. Without sidecache: resolv.conf names the cluster DNS directly and no nscd socket exists. Every client resolves
+#      every name of the list once; those answers are the expectation, and the queries that reached the server are
+#      the set of (name, type) keys the clients need.
+#   2. With sidecache: resolv.conf names 127.0.0.1 (the pod's real set-up) and the nscd socket exists. The same
+#      lookups must give the same answers. At the server, each (name, type) key must have been asked exactly once,
+#      every key must be one the clients asked for themselves in step 1, and sidecache's own count of upstream
+#      queries must equal what the server saw.
+#   3. The same lookups again: answered from the cache, not one query more at the server.
+#   4. Round robin: 1000 lookups of a 4-address service per client type (glibc getaddrinfo, getent, musl, Go); no
+#      address may come first in more than 30% of them.
+#
+# Prints PASS/FAIL per check and ends with "N passed, M failed"; exits 1 on any failure.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/pod-lib.sh"
+
+pod_enter 180 "gcc musl-gcc go getent" "$@"
+pod_setup pod-search-list
+pod_build_clients glibc musl go
+cluster_dns_start
+pod_wait_clients
+
+names=(
+    my-svc                               # first search domain (my-ns.svc.cluster.local)
+    my-svc.my-ns                         # second search domain (svc.cluster.local)
+    my-svc.my-ns.svc.cluster.local.      # FQDN: no search
+    my-headless                          # 4 A records
+    other-svc.other-ns                   # another namespace
+    v4svc                                # A only (NODATA for AAAA)
+    alias.my-ns                          # CNAME to my-svc.my-ns (in the zone, like an ExternalName service)
+    www.example.test                     # external, 2 dots < ndots:5: three NXDOMAINs, then as-is
+    api.example.test                     # external CNAME chain
+    www.example.test.                    # external FQDN
+    nope.example.test                    # NXDOMAIN everywhere
+    foo.local                            # hostAliases (hosts file)
+    my-pod                               # hosts file
+)
+
+# run_clients TAG   -> $work/TAG.txt, lines "CLIENT<TAB>NAME<TAB>RESULT" (addresses as sorted sets)
+set_of() { tr ',' '\n' | grep -v '^$' | LC_ALL=C sort -u | paste -sd, -; }
+run_clients() {
+    local out=$work/$1.txt name got rc
+    : >"$out"
+    for name in "${names[@]}"; do
+        got=$(timeout 20 "$bin/glibc_resolve" gai "$name" unspec 2>&1 || true)
+        printf 'glibc-gai-unspec\t%s\t%s\n' "$name" "$got" >>"$out"
+        got=$(timeout 20 "$bin/glibc_resolve" gai "$name" inet 2>&1 || true)
+        printf 'glibc-gai-inet\t%s\t%s\n' "$name" "$got" >>"$out"
+        rc=0
+        got=$(timeout 20 getent ahosts "$name" 2>/dev/null) || rc=$?
+        printf 'getent-ahosts\t%s\trc=%s %s\n' "$name" "$rc" "$(awk 'NF {print $1}' <<<"$got" | set_of)" >>"$out"
+    done
+    # "NAME OK addrs" / "NAME ERR message" lines -> "CLIENT<TAB>NAME<TAB>OK addrs"
+    timeout 60 "$bin/musl_resolve" "${names[@]}" 2>&1 |
+        awk '{n = $1; sub(/^[^ ]+ /, ""); printf "musl\t%s\t%s\n", n, $0}' >>"$out" || true
+    timeout 60 "$bin/go_resolve" "${names[@]}" 2>&1 |
+        awk '{n = $1; sub(/^[^ ]+ /, ""); printf "go\t%s\t%s\n", n, $0}' >>"$out" || true
+}
+result() { awk -F'\t' -v c="$2" -v n="$3" '$1 == c && $2 == n {print $3; exit}' "$work/$1.txt"; }
+clients=(glibc-gai-unspec glibc-gai-inet getent-ahosts musl go)
+# keys FILE   -> the distinct "qname QTYPE" keys of query-log lines on stdin
+keys() { awk '{print $3, $4}' | LC_ALL=C sort -u; }
+
+# --- 1. Without sidecache ------------------------------------------------------------------------------------------
+pod_write_resolv "$CLUSTER_DNS"
+[[ ! -e $NSCD_SOCKET ]] || abort "$NSCD_SOCKET exists before sidecache started"
+mark=$(query_log_mark)
+run_clients direct
+query_log_since "$mark" >"$work/direct.queries"
+keys <"$work/direct.queries" >"$work/direct.keys"
+echo "without sidecache: $(wc -l <"$work/direct.queries") queries reached the server, $(wc -l <"$work/direct.keys") distinct (name, type) keys"
+
+# The fixture must really resolve, or the comparison below would compare failures with failures.
+check "fixture: glibc my-svc" "OK canon=- addrs=10.96.0.10,fd00:10:96::a" "$(result direct glibc-gai-unspec my-svc)"
+check "fixture: musl my-svc.my-ns" "OK 10.96.0.10,fd00:10:96::a" "$(result direct musl my-svc.my-ns)"
+check "fixture: go www.example.test" "OK 192.0.2.10,2001:db8::10" "$(result direct go www.example.test)"
+check "fixture: getent ahosts my-headless" "rc=0 10.244.1.11,10.244.1.12,10.244.1.13,10.244.1.14" \
+    "$(result direct getent-ahosts my-headless)"
+check "fixture: glibc nope.example.test" "ERR EAI_NONAME" "$(result direct glibc-gai-unspec nope.example.test)"
+check "fixture: go foo.local (hostAliases)" "OK 10.1.2.3" "$(result direct go foo.local)"
+bad=$(grep -E 'EAI_AGAIN|TEMPORARY|timeout|Try again|CRASH' "$work/direct.txt" || true)
+check "fixture: no temporary failures among the expectations" "" "$bad"
+if grep -q ' my-svc.my-ns.svc.cluster.local A$' "$work/direct.queries" &&
+    grep -q ' www.example.test.my-ns.svc.cluster.local A$' "$work/direct.queries"; then
+    pass "fixture: the clients expanded the search list themselves (queries seen at the server)"
+else
+    fail "fixture: the search-list expansions were not seen at the server: $(head -c 600 "$work/direct.queries")"
+fi
+
+# --- 2. With sidecache ---------------------------------------------------------------------------------------------
+pod_write_resolv 127.0.0.1
+sidecache_start
+requests0=$(metric sidecache_upstream_requests_total)
+mark=$(query_log_mark)
+run_clients pod
+query_log_since "$mark" >"$work/pod.queries"
+requests1=$(metric sidecache_upstream_requests_total)
+for c in "${clients[@]}"; do
+    bad=0
+    for name in "${names[@]}"; do
+        e=$(result direct "$c" "$name")
+        a=$(result pod "$c" "$name")
+        if [[ $e != "$a" ]]; then
+            fail "$c $name: without sidecache '$e', through sidecache '$a'"
+            bad=1
+        fi
+    done
+    ((bad == 0)) && pass "$c: all ${#names[@]} names give the same answers as the cluster DNS directly"
+done
+
+n_queries=$(wc -l <"$work/pod.queries")
+keys <"$work/pod.queries" >"$work/pod.keys"
+dups=$(awk '{print $3, $4}' "$work/pod.queries" | LC_ALL=C sort | uniq -d | paste -sd';' -)
+check "upstream: each (name, type) asked at most once ($n_queries queries, $(wc -l <"$work/pod.keys") keys)" "" "$dups"
+# What sidecache must ask (docs/nscd.md, RESOLUTION): for a name looked up through the nscd door, every search
+# candidate in glibc's order, A and AAAA at once; the DNS-door clients ask a subset of the same keys. Names the hosts
+# file answers are never asked.
+candidates() {  # candidates NAME   -> the names glibc's res_nsearch would try, one a line
+    local name=$1 d
+    if [[ $name == *. ]]; then echo "${name%.}"; return; fi
+    local dots=${name//[^.]/}
+    ((${#dots} >= 5)) && echo "$name"
+    for d in $POD_SEARCH; do echo "$name.$d"; done
+    ((${#dots} < 5)) && echo "$name"
+    return 0
+}
+for name in "${names[@]}"; do
+    grep -qw -- "${name%.}" "$work/hosts" && continue
+    candidates "$name" | awk '{print $1, "A"; print $1, "AAAA"}'
+done | LC_ALL=C sort -u >"$work/expected.keys"
+check "upstream: the keys asked are exactly every search candidate of every name, A and AAAA ($(wc -l <"$work/expected.keys"))" \
+    "" "$(LC_ALL=C comm -3 "$work/expected.keys" "$work/pod.keys" | tr '\t' ' ' | sed 's/^ /extra: /' | paste -sd';' -)"
+check "upstream: every key the clients needed without sidecache was asked" "" \
+    "$(LC_ALL=C comm -23 "$work/direct.keys" "$work/pod.keys" | paste -sd';' -)"
+check "upstream: sidecache's count of upstream queries equals the server's" "$n_queries" "$((requests1 - requests0))"
+echo "upstream queries: $n_queries through sidecache (the whole search list at once), $(wc -l <"$work/direct.queries") by the clients without it"
+transports=$(awk '{print $1}' "$work/pod.queries" | sort -u | paste -sd, -)
+sources=$(awk '{sub(/:[0-9]+$/, "", $2); print $2}' "$work/pod.queries" | sort -u | paste -sd, -)
+check "upstream: sidecache's queries crossed the veth from $POD_ADDR over UDP" "udp $POD_ADDR" "$transports $sources"
+
+# --- 3. Again: all from the cache ----------------------------------------------------------------------------------
+mark=$(query_log_mark)
+run_clients again
+check "second round: not one query reached the server" "" "$(query_log_since "$mark" | paste -sd';' -)"
+bad=0
+for c in "${clients[@]}"; do
+    for name in "${names[@]}"; do
+        [[ $(result direct "$c" "$name") == "$(result again "$c" "$name")" ]] || {
+            fail "second round: $c $name: '$(result again "$c" "$name")'"; bad=1; }
+    done
+done
+((bad == 0)) && pass "second round: the same answers from the cache"
+
+# --- 4. Round robin ------------------------------------------------------------------------------------------------
+share_check() {  # share_check LABEL OUTPUT   (OUTPUT: "FIRST addr count" lines and "RUNS ok=K err=E")
+    local label=$1 out=$2 max dist
+    max=$(awk '$1 == "FIRST" && $3 > m {m = $3} END {print m + 0}' <<<"$out")
+    dist=$(awk '$1 == "FIRST" {printf "%s%s=%s", s, $2, $3; s=" "}' <<<"$out")
+    if grep -q '^RUNS ok=1000 err=0' <<<"$out" && (($(grep -c '^FIRST' <<<"$out") == 4)) && ((max <= 300)); then
+        pass "round robin, $label: 4 addresses, none first in more than 30% of 1000 lookups ($dist)"
+    else
+        fail "round robin, $label: $(tr '\n' ';' <<<"$out")"
+    fi
+}
+share_check "glibc getaddrinfo(AF_INET)" "$(timeout 60 "$bin/glibc_resolve" first 1000 my-headless 2>&1 || true)"
+share_check "glibc getaddrinfo(AF_UNSPEC)" "$(timeout 60 "$bin/glibc_resolve" first 1000 my-headless unspec 2>&1 || true)"
+out=$(for _ in $(seq 1 1000); do timeout 5 getent ahostsv4 my-headless | awk 'NR == 1 {print $1}'; done |
+    awk '{c[$1]++; n++} END {for (a in c) print "FIRST", a, c[a]; print "RUNS ok=" n " err=" 1000 - n}')
+share_check "getent ahostsv4 (1000 processes)" "$out"
+share_check "musl" "$(timeout 60 "$bin/musl_resolve" -n 1000 my-headless 2>&1 | sed 's/^my-headless //' || true)"
+share_check "Go" "$(timeout 60 "$bin/go_loop" -f inet -first 1000 -t 60 my-headless 2>&1 || true)"
+
+# --- Summary -------------------------------------------------------------------------------------------------------
+echo "run took $((SECONDS - started))s"
+kill -0 "$sidecache_pid" 2>/dev/null && pass "sidecache alive at the end" || fail "sidecache exited during the run"
+show_sidecache_warnings
+if ((failed > 0)); then
+    echo "--- queries through sidecache"; cat "$work/pod.queries"
+fi
+finish
