@@ -8,39 +8,76 @@ import Synchronization
 /// Sends the cache's misses to the upstream servers: UDP with TCP fallback on truncation (or TCP only), failover
 /// between upstreams, per-upstream health, and an overall deadline per question.
 public final class DNSForwarder: Upstream, Sendable {
-    public let configuration: ForwarderConfiguration
+    /// The upstream set in force: its configuration, addresses, TCP pools and health. A reload swaps in a new one;
+    /// queries already under way finish on the one they started with.
+    final class Generation: Sendable {
+        let configuration: ForwarderConfiguration
+        let addresses: [SocketAddress]
+        let pools: [TCPConnectionPool]
+        let selection: Mutex<UpstreamSelection>
+
+        init(configuration: ForwarderConfiguration, group: any EventLoopGroup, statistics: ForwarderStatistics) throws {
+            self.configuration = configuration
+            let addresses = try configuration.upstreams.map { try $0.socketAddress() }
+            self.addresses = addresses
+            pools = addresses.map {
+                TCPConnectionPool(address: $0, group: group, configuration: configuration, statistics: statistics)
+            }
+            selection = Mutex(
+                UpstreamSelection(
+                    count: addresses.count, policy: configuration.policy,
+                    failuresBeforeDown: configuration.failuresBeforeDown, downInterval: configuration.downInterval))
+        }
+    }
+
+    /// Counters over the forwarder's whole life, across reconfigurations.
     public let statistics: ForwarderStatistics
     let group: any EventLoopGroup
-    let addresses: [SocketAddress]
-    private let pools: [TCPConnectionPool]
-    private let selection: Mutex<UpstreamSelection>
+    private let current: Mutex<Generation>
     private let loopGuard: ForwardingLoopGuard?
     private let logger: Logger
     private let everAnswered = Atomic<Bool>(false)
-    /// Told the latency of every successful try: upstream index, nanoseconds (the daemon feeds its histogram).
-    private let onLatency: (@Sendable (Int, Int64) -> Void)?
+    /// Told the latency of every successful try: upstream, nanoseconds (the daemon feeds its histogram).
+    private let onLatency: (@Sendable (UpstreamAddress, Int64) -> Void)?
 
     /// Throws when an upstream is not a numeric address.
     public init(
         configuration: ForwarderConfiguration, group: any EventLoopGroup, loopGuard: ForwardingLoopGuard? = nil,
-        logger: Logger = Logger(label: "sidecache.forwarder"), onLatency: (@Sendable (Int, Int64) -> Void)? = nil
+        logger: Logger = Logger(label: "sidecache.forwarder"),
+        onLatency: (@Sendable (UpstreamAddress, Int64) -> Void)? = nil
     ) throws {
         self.onLatency = onLatency
-        self.configuration = configuration
         self.group = group
         self.loopGuard = loopGuard
         self.logger = logger
-        let addresses = try configuration.upstreams.map { try $0.socketAddress() }
-        self.addresses = addresses
-        let statistics = ForwarderStatistics(upstreamCount: addresses.count)
+        let statistics = ForwarderStatistics()
         self.statistics = statistics
-        self.pools = addresses.map {
-            TCPConnectionPool(address: $0, group: group, configuration: configuration, statistics: statistics)
+        current = Mutex(try Generation(configuration: configuration, group: group, statistics: statistics))
+    }
+
+    private var generation: Generation { current.withLock { $0 } }
+
+    /// The configuration in force.
+    public var configuration: ForwarderConfiguration { generation.configuration }
+
+    /// Puts a new upstream set (and its options) in force for every query that starts from now on. Queries under
+    /// way finish with the old set; its TCP connections close once the old deadline has passed. Health starts
+    /// afresh. Throws, changing nothing, when an upstream is not a numeric address.
+    public func reconfigure(_ configuration: ForwarderConfiguration) throws {
+        let fresh = try Generation(configuration: configuration, group: group, statistics: statistics)
+        let old = current.withLock { current in
+            defer { current = fresh }
+            return current
         }
-        self.selection = Mutex(
-            UpstreamSelection(
-                count: addresses.count, policy: configuration.policy,
-                failuresBeforeDown: configuration.failuresBeforeDown, downInterval: configuration.downInterval))
+        group.next().scheduleTask(in: old.configuration.deadline + .seconds(1)) {
+            for pool in old.pools { pool.closeAll() }
+        }
+        logger.notice(
+            "upstreams reconfigured",
+            metadata: [
+                "upstreams": "\(configuration.upstreams.map(\.description))", "policy": "\(configuration.policy.rawValue)",
+                "force-tcp": "\(configuration.forceTCP)",
+            ])
     }
 
     /// True once a forwarding loop was detected: nothing is forwarded any more.
@@ -52,18 +89,21 @@ public final class DNSForwarder: Upstream, Sendable {
     /// Upstreams currently marked down.
     public func downUpstreams() -> [UpstreamAddress] {
         let now = NIODeadline.now()
-        return selection.withLock { s in
-            (0..<addresses.count).filter { s.isDown($0, now: now) }.map { configuration.upstreams[$0] }
+        let generation = self.generation
+        return generation.selection.withLock { s in
+            (0..<generation.addresses.count).filter { s.isDown($0, now: now) }.map { generation.configuration.upstreams[$0] }
         }
     }
 
     public func resolve(_ key: CacheKey) async -> UpstreamResult {
         if let loopGuard, loopGuard.detected { return .failure(.loop) }
-        guard !addresses.isEmpty else { return .failure(.unreachable) }
+        let generation = self.generation
+        let configuration = generation.configuration
+        guard !generation.addresses.isEmpty else { return .failure(.unreachable) }
         let start = NIODeadline.now()
         let deadline = start + configuration.deadline
         var generator = SystemRandomNumberGenerator()
-        let order = selection.withLock { $0.order(now: start, using: &generator) }
+        let order = generation.selection.withLock { $0.order(now: start, using: &generator) }
         // With one upstream the retry goes to it again; otherwise to the next in order.
         var tries = (0..<max(1, configuration.attempts)).map { order[$0 % order.count] }
         var lastFailure: UpstreamFailure = .timeout
@@ -78,16 +118,17 @@ public final class DNSForwarder: Upstream, Sendable {
             let tryDeadline = min(now + configuration.attemptTimeout, deadline)
             let began = NIODeadline.now()
             do {
-                let message = try await exchange(key, upstream: index, deadline: tryDeadline)
+                let message = try await exchange(key, generation: generation, upstream: index, deadline: tryDeadline)
                 let latency = (NIODeadline.now() - began).nanoseconds
-                statistics.recordLatency(upstream: index, nanoseconds: latency)
-                onLatency?(index, latency)
+                let upstream = configuration.upstreams[index]
+                statistics.recordLatency(upstream: upstream.description, nanoseconds: latency)
+                onLatency?(upstream, latency)
                 statistics.bump(statistics.responses)
                 everAnswered.store(true, ordering: .relaxed)
                 // Any well-formed answer shows the upstream is alive, SERVFAIL and REFUSED included: those are
                 // about the name (a zone it cannot serve, a broken delegation), not about the server, so they
                 // never mark it down.
-                note(selection.withLock { $0.recordSuccess(index) })
+                note(generation, generation.selection.withLock { $0.recordSuccess(index) })
                 let rcode = message.responseCode
                 if rcode == .serverFailure || rcode == .refused {
                     // Another upstream may do better (as glibc's stub moves on); the same one would say it again.
@@ -108,7 +149,7 @@ public final class DNSForwarder: Upstream, Sendable {
                     statistics.bump(statistics.networkErrors)
                     lastFailure = .unreachable
                 }
-                note(selection.withLock { $0.recordFailure(index, now: NIODeadline.now()) })
+                note(generation, generation.selection.withLock { $0.recordFailure(index, now: NIODeadline.now()) })
             } catch {
                 lastFailure = .unreachable
             }
@@ -117,22 +158,26 @@ public final class DNSForwarder: Upstream, Sendable {
         return .failure(lastFailure)
     }
 
-    private func exchange(_ key: CacheKey, upstream index: Int, deadline: NIODeadline) async throws -> DNSMessage {
-        if configuration.forceTCP {
-            return try await pools[index].exchange(key, deadline: deadline)
+    private func exchange(
+        _ key: CacheKey, generation: Generation, upstream index: Int, deadline: NIODeadline
+    ) async throws -> DNSMessage {
+        if generation.configuration.forceTCP {
+            return try await generation.pools[index].exchange(key, deadline: deadline)
         }
         let remaining = deadline - NIODeadline.now()
         guard remaining > .zero else { throw ExchangeError.timeout }
-        let message = try await exchangeUDP(key, upstream: addresses[index], timeout: remaining)
+        let message = try await exchangeUDP(
+            key, upstream: generation.addresses[index], configuration: generation.configuration, timeout: remaining)
         if message.header.isTruncated {
             // RFC 7766 5: retry the whole question over TCP, within what is left of this try.
             statistics.bump(statistics.truncatedRetries)
-            return try await pools[index].exchange(key, deadline: deadline)
+            return try await generation.pools[index].exchange(key, deadline: deadline)
         }
         return message
     }
 
-    private func note(_ change: UpstreamSelection.HealthChange?) {
+    private func note(_ generation: Generation, _ change: UpstreamSelection.HealthChange?) {
+        let configuration = generation.configuration
         switch change {
         case .markedDown(let index, _)?:
             logger.warning(
@@ -159,6 +204,6 @@ public final class DNSForwarder: Upstream, Sendable {
     }
 
     public func shutdown() {
-        for pool in pools { pool.closeAll() }
+        for pool in generation.pools { pool.closeAll() }
     }
 }

@@ -21,30 +21,28 @@ public final class ForwarderStatistics: Sendable {
     public let tcpConnectionsOpened = Atomic<Int>(0)
     public static let latencyBucketBounds: [Double] = [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500]
 
-    /// Latency of successful tries per upstream: counts by bucket upper bound in milliseconds
+    /// Latency of successful tries per upstream (by its ADDRESS:PORT): counts by bucket upper bound in milliseconds
     /// (`latencyBucketBounds`, then +Inf), and the sum in microseconds.
     public struct LatencyHistogram: Sendable, Hashable {
         public var buckets: [Int] = Array(repeating: 0, count: ForwarderStatistics.latencyBucketBounds.count + 1)
         public var sumMicroseconds = 0
         public var count: Int { buckets.reduce(0, +) }
     }
-    private let latency: Mutex<[LatencyHistogram]>
+    private let latency = Mutex<[String: LatencyHistogram]>([:])
 
-    public init(upstreamCount: Int = 0) {
-        latency = Mutex(Array(repeating: LatencyHistogram(), count: upstreamCount))
-    }
+    public init() {}
 
-    public func latencyHistograms() -> [LatencyHistogram] { latency.withLock { $0 } }
+    /// Upstream (ADDRESS:PORT) -> its histogram, for every upstream that has answered.
+    public func latencyHistograms() -> [String: LatencyHistogram] { latency.withLock { $0 } }
 
     func bump(_ counter: borrowing Atomic<Int>) { counter.wrappingAdd(1, ordering: .relaxed) }
 
-    func recordLatency(upstream: Int, nanoseconds: Int64) {
+    func recordLatency(upstream: String, nanoseconds: Int64) {
         let ms = Double(nanoseconds) / 1e6
         let bucket = Self.latencyBucketBounds.firstIndex { ms <= $0 } ?? Self.latencyBucketBounds.count
         latency.withLock { histograms in
-            guard upstream < histograms.count else { return }
-            histograms[upstream].buckets[bucket] += 1
-            histograms[upstream].sumMicroseconds += Int(nanoseconds / 1000)
+            histograms[upstream, default: LatencyHistogram()].buckets[bucket] += 1
+            histograms[upstream, default: LatencyHistogram()].sumMicroseconds += Int(nanoseconds / 1000)
         }
     }
 }

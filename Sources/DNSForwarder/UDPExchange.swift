@@ -59,7 +59,9 @@ final class UDPExchangeHandler: ChannelInboundHandler, @unchecked Sendable {
 extension DNSForwarder {
     /// One try over UDP: a new socket on a fresh ephemeral port, connected to the upstream so the kernel drops
     /// datagrams from anyone else (RFC 5452 9.2), and a fresh random ID.
-    func exchangeUDP(_ key: CacheKey, upstream: SocketAddress, timeout: TimeAmount) async throws -> DNSMessage {
+    func exchangeUDP(
+        _ key: CacheKey, upstream: SocketAddress, configuration: ForwarderConfiguration, timeout: TimeAmount
+    ) async throws -> DNSMessage {
         let loop = group.next()
         let promise = loop.makePromise(of: DNSMessage.self)
         let id = UInt16.random(in: .min ... .max)  // SystemRandomNumberGenerator: the kernel CSPRNG

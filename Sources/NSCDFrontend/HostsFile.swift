@@ -99,28 +99,3 @@ public final class HostsFile: Sendable {
         return table.withLock { $0.byAddress[address] }
     }
 }
-
-/// A file's size and modification time as last seen, to re-read it only when it changed (checked at most once a
-/// second).
-struct FileStamp: Sendable {
-    var modified = timespec()
-    var size = -1
-    var checkedAt = -1
-
-    /// Records the file's current stamp; true when it differs from the last one (or `force`).
-    mutating func changed(_ path: String, force: Bool = false) -> Bool {
-        let now = Int(time(nil))
-        if !force && checkedAt == now { return false }
-        checkedAt = now
-        var status = stat()
-        let exists = stat(path, &status) == 0
-        let size = exists ? Int(status.st_size) : -1
-        let modified = exists ? status.st_mtim : timespec()
-        defer {
-            self.size = size
-            self.modified = modified
-        }
-        return force || size != self.size || modified.tv_sec != self.modified.tv_sec
-            || modified.tv_nsec != self.modified.tv_nsec
-    }
-}

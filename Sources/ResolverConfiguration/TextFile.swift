@@ -40,3 +40,33 @@ extension ResolvConf {
         self.init(parsing: try TextFile.read(path))
     }
 }
+
+/// A file's identity, size and modification time as last seen, to re-read it only when it changed (checked at most
+/// once a second unless forced). The identity (device, inode) catches a file replaced by rename or by a Kubernetes
+/// ConfigMap's symlink swap even when size and time agree.
+public struct FileStamp: Sendable {
+    var device: UInt64 = 0
+    var inode: UInt64 = 0
+    var modified = timespec()
+    var size = -1
+    var checkedAt = -1
+
+    public init() {}
+
+    /// Records the file's current stamp; true when it differs from the last one (or `force`).
+    public mutating func changed(_ path: String, force: Bool = false) -> Bool {
+        let now = Int(time(nil))
+        if !force && checkedAt == now { return false }
+        checkedAt = now
+        var status = stat()
+        let exists = stat(path, &status) == 0
+        let fresh = (
+            device: exists ? UInt64(status.st_dev) : 0, inode: exists ? UInt64(status.st_ino) : 0,
+            size: exists ? Int(status.st_size) : -1, modified: exists ? status.st_mtim : timespec())
+        defer {
+            (device, inode, size, modified) = (fresh.device, fresh.inode, fresh.size, fresh.modified)
+        }
+        return force || fresh.size != size || fresh.device != device || fresh.inode != inode
+            || fresh.modified.tv_sec != modified.tv_sec || fresh.modified.tv_nsec != modified.tv_nsec
+    }
+}

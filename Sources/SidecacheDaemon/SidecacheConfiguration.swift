@@ -3,6 +3,7 @@ import DNSForwarder
 import DNSFrontend
 import Logging
 import NIOCore
+import ResolverConfiguration
 
 /// Every setting of the daemon, with its default. Each one can be given as a flag (`--name value`) or an
 /// environment variable (`SIDECACHE_NAME`); a flag wins over the environment. `docs/configuration.md` lists them.
@@ -33,6 +34,10 @@ public struct SidecacheConfiguration: Sendable {
     public var maximumUDPResponseSize = 1232
     public var tcpIdleTimeout: TimeAmount = .seconds(10)
     public var maximumTCPConnections = 4096
+    /// The config file the settings were read from, if any (flags and environment win over it).
+    public var configFile: String? = nil
+    /// Where each setting that is not at its default came from: "flag", "environment" or "FILE:LINE".
+    public var origins: [String: String] = [:]
 
     public init() {}
 }
@@ -134,6 +139,12 @@ extension SidecacheConfiguration {
 
     /// The settings, in the order `--help` and docs/configuration.md list them.
     public static let settings: [Setting] = [
+        Setting(name: "config", repeatable: false, defaultValue: "none",
+            help: "Config file of NAME = VALUE lines (names as the flags, without --); flags and variables win over it") { c, v in
+            let path = try single("config", v)
+            guard !path.isEmpty else { throw ConfigurationError(setting: "config", reason: "needs a file path") }
+            c.configFile = path
+        },
         Setting(name: "upstream", repeatable: true, defaultValue: "nameservers of --resolv-conf",
             help: "Upstream DNS server, ADDRESS[:PORT]; repeat (or comma-separate) for several, tried in order") { c, v in
             c.upstreams = try addresses("upstream", v)
@@ -266,12 +277,28 @@ extension SidecacheConfiguration {
         },
     ]
 
-    /// Builds the configuration from flags (name -> values, in order given) and the environment; a flag wins.
+    /// Builds the configuration from flags (name -> values, in order given), the environment and the config file
+    /// (`--config` / `SIDECACHE_CONFIG`), in that precedence: a flag wins over a variable, a variable over the file.
     public static func resolve(flags: [String: [String]], environment: [String: String]) throws -> SidecacheConfiguration {
-        var configuration = SidecacheConfiguration()
         let known = Set(settings.map(\.name))
         for name in flags.keys where !known.contains(name) {
             throw ConfigurationError(setting: name, reason: "unknown setting (see `sidecache serve --help`)")
+        }
+        var configuration = SidecacheConfiguration()
+        var fileValues: [String: (values: [String], line: Int)] = [:]
+        var filePath: String? = nil
+        if let path = flags["config"]?.last ?? environment["SIDECACHE_CONFIG"]?.trimmingSpaces, !path.isEmpty {
+            filePath = path
+            let text: String
+            do {
+                text = try TextFile.read(path, limit: 1 << 20)
+            } catch {
+                throw ConfigurationError(setting: "config", reason: "cannot read \(error)")
+            }
+            fileValues = try ConfigFile.parse(text, path: path, known: known)
+            if fileValues["config"] != nil {
+                throw ConfigurationError(setting: "config", reason: "\(path) line \(fileValues["config"]!.line): a config file cannot name another")
+            }
         }
         for setting in settings {
             if let values = flags[setting.name] {
@@ -279,8 +306,17 @@ extension SidecacheConfiguration {
                     throw ConfigurationError(setting: setting.name, reason: "given \(values.count) times; it takes one value")
                 }
                 try setting.apply(&configuration, values)
+                configuration.origins[setting.name] = "flag"
             } else if let value = environment[setting.environmentVariable] {
                 try setting.apply(&configuration, setting.repeatable ? [value] : [value.trimmingSpaces])
+                configuration.origins[setting.name] = "environment"
+            } else if let (values, line) = fileValues[setting.name], let filePath {
+                do {
+                    try setting.apply(&configuration, values)
+                } catch let error as ConfigurationError {
+                    throw ConfigurationError(setting: error.setting, reason: "\(error.reason) (\(filePath) line \(line))")
+                }
+                configuration.origins[setting.name] = "\(filePath):\(line)"
             }
         }
         if configuration.upstreamDeadline < configuration.upstreamTimeout {

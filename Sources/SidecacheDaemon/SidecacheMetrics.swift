@@ -51,9 +51,9 @@ public final class SidecacheMetrics: Sendable {
     let factory: PrometheusMetricsFactory
     private let last = Mutex<[String: Int]>([:])
     private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
-    private let latency: [CoreMetrics.Timer]
+    private let latency = Mutex<[String: CoreMetrics.Timer]>([:])
 
-    init(upstreams: [UpstreamAddress]) {
+    init() {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets["sidecache_upstream_latency_seconds"] = [
@@ -63,15 +63,19 @@ public final class SidecacheMetrics: Sendable {
         ]
         self.registry = registry
         self.factory = factory
-        latency = upstreams.map {
-            CoreMetrics.Timer(label: "sidecache_upstream_latency_seconds", dimensions: [("upstream", $0.description)], factory: factory)
-        }
     }
 
     /// Records one upstream try's latency (called by the forwarder).
-    func recordLatency(upstream: Int, nanoseconds: Int64) {
-        guard upstream < latency.count else { return }
-        latency[upstream].recordNanoseconds(nanoseconds)
+    func recordLatency(upstream: UpstreamAddress, nanoseconds: Int64) {
+        let name = upstream.description
+        let timer = latency.withLock { timers in
+            if let timer = timers[name] { return timer }
+            let timer = CoreMetrics.Timer(
+                label: "sidecache_upstream_latency_seconds", dimensions: [("upstream", name)], factory: factory)
+            timers[name] = timer
+            return timer
+        }
+        timer.recordNanoseconds(nanoseconds)
     }
 
     /// Brings a monotonically growing count into its Prometheus counter.

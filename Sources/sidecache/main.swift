@@ -35,14 +35,15 @@ struct SidecacheCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sidecache",
         abstract: "A DNS cache sidecar: glibc's nscd protocol and plain DNS on 127.0.0.1:53 from one cache.",
-        subcommands: [Serve.self, Query.self, Check.self, Stats.self, Dump.self, Flush.self],
+        subcommands: [Serve.self, Query.self, Check.self, Stats.self, Dump.self, Flush.self, Config.self],
         defaultSubcommand: Serve.self)
 }
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the daemon.",
-        discussion: "Every setting is a flag --NAME VALUE or an environment variable SIDECACHE_NAME; the flag wins.\n\n"
+        discussion: "Every setting is a flag --NAME VALUE, an environment variable SIDECACHE_NAME, or a line NAME = VALUE "
+            + "of the --config file; a flag wins over a variable, a variable over the file.\n\n"
             + SidecacheConfiguration.settings.map {
                 "  \($0.flag)\($0.repeatable ? " (repeatable)" : "")  [\($0.environmentVariable), default \($0.defaultValue)]\n      \($0.help)"
             }.joined(separator: "\n"))
@@ -56,23 +57,25 @@ struct Serve: AsyncParsableCommand {
             return
         }
         let configuration: SidecacheConfiguration
+        let flags: [String: [String]]
+        let environment = processEnvironment()
         do {
-            configuration = try SidecacheConfiguration.resolve(
-                flags: try SidecacheConfiguration.parseFlags(settings), environment: processEnvironment())
+            flags = try SidecacheConfiguration.parseFlags(settings)
+            configuration = try SidecacheConfiguration.resolve(flags: flags, environment: environment)
         } catch let error as ConfigurationError {
             printError("sidecache: \(error)")
             throw ExitCode(2)
         }
-        let level = configuration.logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let control = LogLevelControl(configuration.logLevel)
+        let limiter = LogRateLimiter()
+        LoggingSystem.bootstrap { label in SidecacheLogHandler(label: label, control: control, limiter: limiter) }
         let logger = Logger(label: "sidecache")
         let daemon: Sidecache
         do {
-            daemon = try await Sidecache(configuration: configuration, logger: logger)
+            daemon = try await Sidecache(
+                configuration: configuration, logger: logger,
+                reloadSource: { try SidecacheConfiguration.resolve(flags: flags, environment: environment) },
+                onLogLevel: { control.level = $0 })
         } catch let error as ConfigurationError {
             printError("sidecache: \(error)")
             throw ExitCode(2)
@@ -313,5 +316,37 @@ struct Flush: ParsableCommand {
             throw ExitCode(1)
         }
         print(name.map { "flushed \($0)" } ?? "flushed the cache")
+    }
+}
+
+/// `sidecache config check [FILE]`: the configuration the daemon would run with.
+struct Config: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Work with the configuration.", subcommands: [ConfigCheck.self])
+}
+
+struct ConfigCheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate a config file (with the SIDECACHE_* variables over it) and print the effective configuration.",
+        discussion: "Exit 0 and the effective settings, each with where it came from; exit 2 and the setting at fault "
+            + "otherwise. Without FILE, SIDECACHE_CONFIG names the file, if set.")
+
+    @Argument(help: "The config file.")
+    var file: String?
+
+    func run() throws {
+        do {
+            let flags: [String: [String]] = file.map { ["config": [$0]] } ?? [:]
+            let configuration = try SidecacheConfiguration.resolve(flags: flags, environment: processEnvironment())
+            print(configuration.effectiveConfiguration(), terminator: "")
+            if configuration.upstreams.isEmpty {
+                let upstreams = try Sidecache.plannedUpstreams(for: configuration)
+                print("# upstreams from \(configuration.resolvConf): \(upstreams.map(\.description).joined(separator: ","))")
+            }
+        } catch let error as ConfigurationError {
+            printError("sidecache: \(error)")
+            throw ExitCode(2)
+        }
     }
 }

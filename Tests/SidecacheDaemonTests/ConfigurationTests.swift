@@ -1,6 +1,8 @@
 import DNSForwarder
 import ResolverConfiguration
+import Foundation
 import SidecacheDaemon
+import TestSupport
 import Testing
 
 struct ConfigurationTests {
@@ -83,5 +85,99 @@ struct ConfigurationDocumentTests {
             line.split(separator: "`").dropFirst().first.map { String($0.dropFirst(2)) }
         }
         #expect(Set(documented) == Set(SidecacheConfiguration.settings.map(\.name)))
+    }
+}
+
+/// The config file, its precedence below flags and variables, and `sidecache config check`.
+struct ConfigFileTests {
+    static func file(_ text: String) throws -> String {
+        let path = try makeScratchDirectory("config") + "/sidecache.conf"
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
+        return path
+    }
+
+    @Test func fileIsBelowEnvironmentAndFlags() throws {
+        let path = try Self.file("""
+            # comment
+            upstream = 10.96.0.10   # kube-dns
+            upstream = 10.96.0.11:5353
+            cache-size = "32MiB"
+            max-ttl = 600
+            log-level = debug
+
+            """)
+        let configuration = try SidecacheConfiguration.resolve(
+            flags: ["config": [path], "log-level": ["warning"]], environment: ["SIDECACHE_MAX_TTL": "300"])
+        #expect(configuration.upstreams.map(\.description) == ["10.96.0.10:53", "10.96.0.11:5353"])
+        #expect(configuration.cache.maximumBytes == 32 << 20)
+        #expect(configuration.cache.ttl.maximumTTL == 300)
+        #expect(configuration.logLevel == .warning)
+        #expect(configuration.origins["upstream"] == "\(path):2")
+        #expect(configuration.origins["max-ttl"] == "environment")
+        #expect(configuration.origins["log-level"] == "flag")
+        // The variable names the file as well as the flag does.
+        let viaVariable = try SidecacheConfiguration.resolve(flags: [:], environment: ["SIDECACHE_CONFIG": path])
+        #expect(viaVariable.cache.ttl.maximumTTL == 600)
+    }
+
+    /// Bad files and values: each message names the setting and says why (and where, for the file).
+    @Test(arguments: [
+        ("cache-size = lots\n", "cache-size", "'lots' is not a size like 16MiB, 512KiB or 1048576 (FILE line 1)"),
+        ("\n\nserve-stale = forever\n", "serve-stale", "'forever' is not a whole number in 0...2147483647 (FILE line 3)"),
+        ("cachesize = 1\n", "cachesize", "unknown setting in FILE line 1 (names are the flags without --)"),
+        ("upstream 10.0.0.1\n", "config", "FILE line 1: expected NAME = VALUE, got 'upstream 10.0.0.1'"),
+        ("max-ttl = 60\nmax-ttl = 70\n", "max-ttl", "given twice in FILE (lines 1 and 2); it takes one value"),
+        ("upstream = kube-dns.kube-system\n", "upstream",
+         "'kube-dns.kube-system' is not ADDRESS or ADDRESS:PORT with a numeric IPv4/IPv6 address (FILE line 1)"),
+        ("upstream-timeout = 5s\nupstream-deadline = 1s\n", "upstream-deadline", "must be at least --upstream-timeout"),
+        ("min-ttl = 600\nmax-ttl = 60\n", "min-ttl", "must not exceed --max-ttl"),
+        ("nscd-socket = relative/socket\n", "nscd-socket", "'relative/socket' is not an absolute path or 'off' (FILE line 1)"),
+        ("shuffle = sometimes\n", "shuffle", "'sometimes' is not on/off (true/false, yes/no, 1/0) (FILE line 1)"),
+        ("lame-duck = soon\n", "lame-duck", "'soon' is not a duration like 1500ms, 2s or 1m (FILE line 1)"),
+        ("config = /etc/other.conf\n", "config", "FILE line 1: a config file cannot name another"),
+        ("threads = 1000\n", "threads", "'1000' is not a whole number in 0...256 (FILE line 1)"),
+    ])
+    func badFilesAreRejectedWithTheSettingAndReason(text: String, setting: String, reason: String) throws {
+        let path = try Self.file(text)
+        do {
+            _ = try SidecacheConfiguration.resolve(flags: ["config": [path]], environment: [:])
+            Issue.record("accepted: \(text)")
+        } catch let error as ConfigurationError {
+            #expect(error.setting == setting)
+            #expect(error.reason == reason.replacingOccurrences(of: "FILE", with: path))
+        }
+    }
+
+    @Test func missingFileIsAnError() {
+        #expect(throws: ConfigurationError(setting: "config", reason: "cannot read /nonexistent/sidecache.conf: No such file or directory")) {
+            try SidecacheConfiguration.resolve(flags: ["config": ["/nonexistent/sidecache.conf"]], environment: [:])
+        }
+    }
+
+    /// What `config check` prints is itself a config file that gives the same configuration back.
+    @Test func effectiveConfigurationRoundTrips() throws {
+        let original = try SidecacheConfiguration.resolve(
+            flags: try SidecacheConfiguration.parseFlags([
+                "--upstream", "10.96.0.10", "--cache-size", "6656KiB", "--lame-duck", "2500ms", "--shuffle", "off",
+                "--force-tcp", "on", "--upstream-policy", "random", "--admin-listen", "off", "--nscd-socket", "off",
+                "--stale-answer-timeout", "250ms", "--threads", "2",
+            ]), environment: [:])
+        let printed = original.effectiveConfiguration()
+        let again = try SidecacheConfiguration.resolve(flags: ["config": [try Self.file(printed)]], environment: [:])
+        for setting in SidecacheConfiguration.settings where setting.name != "config" {
+            #expect(again.effectiveValue(of: setting.name) == original.effectiveValue(of: setting.name), "\(setting.name)")
+        }
+    }
+
+    /// The command itself: exit 0 and the settings with their origins; exit 2 and the setting at fault.
+    @Test func configCheckCommand() async throws {
+        let binary = try sidecacheBinary()
+        let good = try await ExternalProcess.run(binary, ["config", "check", try Self.file("upstream = 10.96.0.10\n")])
+        #expect(good.status == 0)
+        #expect(good.output.contains("upstream = 10.96.0.10:53"))
+        #expect(good.output.contains("cache-size = 16MiB"))
+        let bad = try await ExternalProcess.run(binary, ["config", "check", try Self.file("max-ttl = -5\n")])
+        #expect(bad.status == 2)
+        #expect(bad.output.contains("invalid setting max-ttl: '-5' is not a whole number"))
     }
 }
