@@ -91,6 +91,7 @@ public final class ResponseCache: Sendable {
             let entry = shard.table.values[index].entry
             guard entry.isFresh(at: now) else { return nil }
             shard.table.values[index].referenced = true
+            if shard.table.values[index].hits < .max { shard.table.values[index].hits += 1 }
             shard.hits &+= 1
             var prefetch = false
             if now >= entry.prefetchAt && !shard.table.values[index].prefetchStarted && shard.flights[key] == nil {
@@ -324,6 +325,8 @@ public final class ResponseCache: Sendable {
         public var remainingTTL: UInt32
         public var stale: Bool
         public var bytes: Int
+        /// Fresh hits since first stored (saturates at 65535).
+        public var hits: Int
     }
 
     /// Every entry with its remaining TTL, for inspection by operators and tests.
@@ -335,7 +338,8 @@ public final class ResponseCache: Sendable {
                     DumpEntry(
                         key: key, replyClass: node.entry.replyClass,
                         remainingTTL: TTLPolicy.remainingTTL(expiry: node.entry.expiry, now: now),
-                        stale: !node.entry.isFresh(at: now), bytes: CacheShard.cost(of: key, node.entry))
+                        stale: !node.entry.isFresh(at: now), bytes: CacheShard.cost(of: key, node.entry),
+                        hits: Int(node.hits))
                 }
             }
         }

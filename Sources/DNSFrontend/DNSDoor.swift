@@ -157,6 +157,12 @@ public final class DNSDoor: Service, Sendable {
             for: miss.request.key, id: miss.request.id, recursionDesired: miss.request.recursionDesired)
         let reply = DNSResponder.finish(answer.wire, for: miss.request, clientName: miss.clientName, limit: miss.limit)
         statistics.replies.record(udp: miss.limit != nil, type: miss.request.key.type, rcode: reply.count > 3 ? reply[3] & 0x0F : 2)
+        logger.debug(
+            "query answered",
+            metadata: [
+                "question": "\(miss.request.key)", "transport": "\(miss.limit != nil ? "udp" : "tcp")",
+                "source": "\(answer.source)", "rcode": "\(reply.count > 3 ? reply[3] & 0x0F : 2)",
+            ])
         miss.reply(reply)
         pendingMisses.wrappingSubtract(1, ordering: .relaxed)
     }
@@ -212,12 +218,20 @@ public final class DNSDoor: Service, Sendable {
             statistics.bump(statistics.rejected)
             let type = (try? DNSQueryView(bytes))?.type ?? DNSType(0)
             statistics.replies.record(udp: overUDP, type: type, rcode: reply.count > 3 ? reply[3] & 0x0F : 1)
+            logger.debug(
+                "query refused", metadata: ["transport": "\(overUDP ? "udp" : "tcp")", "rcode": "\(reply.count > 3 ? reply[3] & 0x0F : 1)"])
             return send(reply)
         case .lookup(let request):
             let limit = overUDP ? request.udpLimit(configuration.maximumUDPResponseSize) : nil
             if let hit = cache.freshHit(for: request.key) {
                 statistics.replies.record(
                     udp: overUDP, type: request.key.type, rcode: UInt8(hit.entry.responseCode.rawValue & 0x0F))
+                logger.debug(
+                    "query answered",
+                    metadata: [
+                        "question": "\(request.key)", "transport": "\(overUDP ? "udp" : "tcp")", "source": "cache",
+                        "rcode": "\(hit.entry.responseCode)",
+                    ])
                 return .reply(
                     DNSResponder.write(
                         hit, for: request, packet: bytes, limit: limit, lengthPrefixed: !overUDP, allocator: allocator))

@@ -12,6 +12,17 @@ public enum HostLookup: Sendable, Hashable {
     case temporaryFailure
 }
 
+extension HostLookup {
+    /// One word or so for a debug log line.
+    var logSummary: String {
+        switch self {
+        case .found(let answer): "found \(answer.canonicalName) (\(answer.v4.count) IPv4, \(answer.v6.count) IPv6)"
+        case .notFound(let noData): noData ? "no data" : "no such host"
+        case .temporaryFailure: "temporary failure (closed: glibc resolves by itself)"
+        }
+    }
+}
+
 public struct HostAnswer: Sendable, Hashable {
     public var canonicalName: String
     /// The names that led here through CNAMEs (glibc reports them as aliases).

@@ -278,6 +278,9 @@ public final class NSCDDoor: Service, Sendable {
     /// answered by closing without a byte: glibc then resolves this call by itself instead of caching a false
     /// "no such host" (docs/nscd.md, "Temporary failures").
     func reply(_ fd: Int32, _ request: NSCDRequest, _ lookup: HostLookup) {
+        logger.debug(
+            "nscd request answered",
+            metadata: ["type": "\(request.type)", "key": "\(request.keyString)", "outcome": "\(lookup.logSummary)"])
         if let bytes = Self.encode(request, lookup) {
             if !Socket.sendAll(fd, bytes) { statistics.bump(statistics.writeFailures) }
         } else {

@@ -48,7 +48,7 @@ struct AdminRoutes: Sendable {
             return AdminResponse(text: statistics())
         case "/dump":
             let lines = cache.dump().sorted { ($0.key.description, $0.remainingTTL) < ($1.key.description, $1.remainingTTL) }
-                .map { "\($0.key) \($0.replyClass.rawValue) ttl=\($0.remainingTTL)\($0.stale ? " stale" : "") bytes=\($0.bytes)" }
+                .map { "\($0.key) \($0.replyClass.rawValue) ttl=\($0.remainingTTL)\($0.stale ? " stale" : "") bytes=\($0.bytes) hits=\($0.hits)" }
             return AdminResponse(text: lines.joined(separator: "\n") + (lines.isEmpty ? "" : "\n"))
         default:
             return AdminResponse(status: .notFound, text: "not found: \(path)\n")
@@ -74,6 +74,12 @@ struct AdminRoutes: Sendable {
             "upstreams down           \(forwarder.downUpstreams().map(\.description))",
             "dns queries udp/tcp      \(door.statistics.udpQueries.load(ordering: .relaxed))/\(door.statistics.tcpQueries.load(ordering: .relaxed))",
         ]
+        let top = cache.dump().filter { $0.hits > 0 }.sorted { ($1.hits, $0.key.description) < ($0.hits, $1.key.description) }
+            .prefix(10)
+        lines.append("top names by hits        \(top.isEmpty ? "none yet" : "")")
+        for entry in top {
+            lines.append("  \(entry.hits == 65535 ? "65535+" : String(entry.hits)) \(entry.key)")
+        }
         if let nscd {
             let requests = nscd.statistics.requests().map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
             lines.append("nscd requests            \(requests)")

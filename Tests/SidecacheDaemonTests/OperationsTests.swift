@@ -56,8 +56,13 @@ struct OperationsTests {
             #expect(try await Self.get(address, "/readyz").0 == 200)
             let (_, stats) = try await Self.get(address, "/stats")
             #expect(stats.contains("cache hits               3"))
+            // Top names: www was hit three times (two UDP, one TCP); nope only missed.
+            #expect(stats.contains("top names by hits"))
+            #expect(stats.contains("  3 www.e2e.test. IN A\n"), "\(stats)")
+            #expect(!stats.contains("nope.e2e.test. IN A\n"))
             let (_, dump) = try await Self.get(address, "/dump")
             #expect(dump.contains("www.e2e.test. IN A positive ttl="))
+            #expect(dump.contains("hits=3"))
         }
     }
 
