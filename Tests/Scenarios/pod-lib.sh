@@ -66,6 +66,7 @@
 #                                              both doors (sidecache check) and /readyz, aborts if they never come
 #   sidecache_stop [SIGNAL]                    sends SIGNAL (default TERM) and waits; sets sidecache_status
 #   admin_get PATH                             GET http://$ADMIN/PATH, the body on stdout (status 1 unless 2xx)
+#   admin_status PATH                          the HTTP status code of GET http://$ADMIN/PATH (000: no answer)
 #   metric NAME_WITH_LABELS                    one sample's value from /metrics (0 when absent), e.g.
 #                                              metric sidecache_upstream_requests_total
 #   now_ms                                     CLOCK_REALTIME in ms (the clients print the same clock)
@@ -315,7 +316,8 @@ cluster_dns_start() {
     if [[ -z ${sniffer_pid:-} ]]; then
         : >"$work/queries.log"
         rm -f "$work/sniffer.ready"
-        in_cluster python3 "$here/clients/query_sniffer.py" dns0 "$work/queries.log" "$work/sniffer.ready" \
+        # nsenter itself, not the in_cluster function, so that $! is the process that runs (nsenter execs it).
+        nsenter -t "$cluster_pid" -n -- python3 "$here/clients/query_sniffer.py" dns0 "$work/queries.log" "$work/sniffer.ready" \
             >"$work/sniffer.err" 2>&1 &
         sniffer_pid=$!
         local i
@@ -329,7 +331,7 @@ cluster_dns_start() {
     [[ -f $work/cluster-dns.conf ]] || cluster_dns_conf >"$work/cluster-dns.conf"
     mkdir -p "$work/db"
     query_log_base=$(wc -l <"$work/queries.log")   # knotd's counters start at zero with each start
-    in_cluster knotd -c "$work/cluster-dns.conf" >>"$work/knot.log" 2>&1 &
+    nsenter -t "$cluster_pid" -n -- knotd -c "$work/cluster-dns.conf" >>"$work/knot.log" 2>&1 &
     knot_pid=$!
     wait_until "$knot_pid" cluster_dns_up || true
     cluster_dns_up || abort "knotd did not start on $CLUSTER_DNS:53" "$work/knot.log"
@@ -404,6 +406,7 @@ sidecache_stop() {  # sidecache_stop [SIGNAL]   -> sidecache_status: the exit st
     sidecache_pid=
 }
 admin_get() { curl -fsS --max-time 5 "http://$ADMIN/$1" 2>/dev/null; }
+admin_status() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$ADMIN/$1" 2>/dev/null || true; }
 metric() {
     admin_get metrics | awk -v k="$1" '$1 == k {v = $2} END {print v + 0}'
 }
