@@ -228,6 +228,8 @@ public final class Sidecache: Sendable {
             do {
                 try forwarder.reconfigure(forwarding)
                 applied.append("upstreams")
+                // The new set may forward to us where the old one did not: probe again.
+                Task { [forwarder] in await forwarder.probeForLoop() }
             } catch {
                 logger.error("reload failed: keeping the running upstreams", metadata: ["error": "\(error)"])
                 return false
