@@ -21,11 +21,22 @@ struct ReloadTests {
         """
     }
 
-    /// A daemon process, ended by PID when the body returns; its log is printed when the body throws.
-    static func withProcess(_ arguments: [String], _ body: (ExternalProcess) async throws -> Void) async throws {
-        let daemon = try ExternalProcess(try sidecacheBinary(), arguments + ["--lame-duck", "0"])
+    /// A daemon process with `arguments` on a random loopback address (scratch nscd socket and hosts file), ended
+    /// by PID when the body returns; its log is printed when the body throws. The body gets the process and the
+    /// address; the daemon has answered www.e2e.test (192.0.2.1) before it starts.
+    static func withProcess(
+        _ arguments: [String], scratch: String, _ body: (ExternalProcess, String) async throws -> Void
+    ) async throws {
+        let address = randomLoopbackAddress()
+        let daemon = try ExternalProcess(
+            try sidecacheBinary(),
+            ["serve"] + arguments + [
+                "--dns-listen", "\(address):5353", "--nscd-socket", "\(scratch)/socket", "--hosts-file", "\(scratch)/hosts",
+                "--admin-listen", "\(address):9253", "--lame-duck", "0",
+            ])
         do {
-            try await body(daemon)
+            #expect(try await Self.waitFor(address, "www.e2e.test", "192.0.2.1", seconds: 5), "daemon did not answer")
+            try await body(daemon, address)
             _ = daemon.stop(grace: 2)
         } catch {
             print(daemon.stop(grace: 2))
@@ -58,13 +69,7 @@ struct ReloadTests {
         let scratch = try makeScratchDirectory("reload")
         let resolvConf = scratch + "/resolv.conf"
         try "nameserver \(first.address)\n".write(toFile: resolvConf, atomically: false, encoding: .utf8)
-        let address = randomLoopbackAddress()
-        try await Self.withProcess([
-            "serve", "--resolv-conf", resolvConf, "--dns-listen", "\(address):5353",
-            "--nscd-socket", "\(scratch)/socket", "--hosts-file", "\(scratch)/hosts", "--admin-listen", "\(address):9253",
-        ]) { process in
-            #expect(try await Self.waitFor(address, "www.e2e.test", "192.0.2.1", seconds: 5), "daemon did not answer")
-
+        try await Self.withProcess(["--resolv-conf", resolvConf], scratch: scratch) { process, address in
             // SIGHUP after resolv.conf changed: new names go to the second server, the cached one stays.
             try "nameserver \(second.address)\n".write(toFile: resolvConf, atomically: false, encoding: .utf8)
             process.signal(SIGHUP)
@@ -95,12 +100,7 @@ struct ReloadTests {
         let scratch = try makeScratchDirectory("reload-bad")
         let file = scratch + "/sidecache.conf"
         try "upstream = \(knot.address):\(knot.port)\nlog-level = info\n".write(toFile: file, atomically: false, encoding: .utf8)
-        let address = randomLoopbackAddress()
-        try await Self.withProcess([
-            "serve", "--config", file, "--dns-listen", "\(address):5353",
-            "--nscd-socket", "\(scratch)/socket", "--hosts-file", "\(scratch)/hosts", "--admin-listen", "\(address):9253",
-        ]) { process in
-            #expect(try await Self.waitFor(address, "www.e2e.test", "192.0.2.1", seconds: 5), "daemon did not answer")
+        try await Self.withProcess(["--config", file], scratch: scratch) { process, address in
             try "upstream = kube-dns\n".write(toFile: file, atomically: false, encoding: .utf8)
             process.signal(SIGHUP)
             try await Task.sleep(nanoseconds: 300_000_000)
