@@ -232,12 +232,27 @@ EOF
 }
 
 pod_setup() {
-    scenario_workdir "$@" sniffer_pid
+    scenario_workdir "$@"
+    sniffer_pid=
+    cluster_pid=
+    trap pod_cleanup EXIT
     bin=$work/bin
     mkdir -p "$bin"
     pod_network
     pod_files
     pod_write_zones
+}
+
+# The EXIT trap: the sniffer and the node's keeper get SIGKILL (a test runner may start us with SIGTERM blocked, and
+# neither installs a handler), then lib.sh's cleanup stops the daemons, unmounts and removes $work.
+pod_cleanup() {
+    local status=$? p
+    set +e
+    for p in "${sniffer_pid:-}" "${cluster_pid:-}"; do
+        [[ -n $p ]] && kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
+    done
+    (exit "$status")
+    cleanup
 }
 
 # --- Clients -------------------------------------------------------------------------------------------------------

@@ -19,7 +19,11 @@ func sidecacheBinary() throws -> String {
 /// - dns-door-clients.sh: a musl-built C program and a pure-Go program resolve through the DNS door on 127.0.0.1:53;
 /// - nscd-door-glibc.sh: real glibc (getent and a C program) through the nscd socket, compared with what glibc gets
 ///   without it, with a resolv.conf on which glibc's own fallback cannot succeed;
-/// - ttl-exactness.sh: a TTL-2 record changed upstream is new on both doors within 50 ms of its expiry.
+/// - ttl-exactness.sh: a TTL-2 record changed upstream is new on both doors within 50 ms of its expiry;
+/// - pod-*.sh: a pod (Tests/Scenarios/pod-lib.sh: the cluster search list, ndots:5, a hostAlias, sidecache on
+///   127.0.0.1:53 and /var/run/nscd/socket) whose cluster DNS (knotd) sits behind a veth in a second namespace:
+///   search-list names and round robin (pod-search-list.sh), TTL exactness and the thundering herd (pod-ttl-herd.sh),
+///   upstream outage, SIGKILL restart and SIGTERM drain while clients loop (pod-faults.sh); glibc, musl and Go clients.
 @Suite(.serialized, .enabled(if: runningAsRoot, "needs root for network namespaces and port 53 (CI runs as root)"))
 struct ClientScenarioTests {
     static func runScenario(_ script: String) async throws {
@@ -41,5 +45,17 @@ struct ClientScenarioTests {
 
     @Test func expiryIsExactOnBothDoors() async throws {
         try await Self.runScenario("ttl-exactness.sh")
+    }
+
+    @Test func podSearchListNamesMatchTheClusterDNSAndRoundRobin() async throws {
+        try await Self.runScenario("pod-search-list.sh")
+    }
+
+    @Test func podTTLExactnessAndThunderingHerd() async throws {
+        try await Self.runScenario("pod-ttl-herd.sh")
+    }
+
+    @Test func podSurvivesUpstreamOutageRestartAndDrain() async throws {
+        try await Self.runScenario("pod-faults.sh")
     }
 }

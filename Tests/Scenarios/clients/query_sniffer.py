@@ -13,6 +13,7 @@ LOGFILE and flushed at once:
 nothing that follows can be missed. The process runs until it is killed.
 """
 import os
+import signal
 import socket
 import struct
 import sys
@@ -45,6 +46,9 @@ def question(msg):
 
 def main():
     iface, logfile, readyfile = sys.argv[1:4]
+    # Started by a test runner that may block or ignore SIGTERM: make sure a plain kill ends this process.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     s.bind((iface, 0))
