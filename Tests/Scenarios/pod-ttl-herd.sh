@@ -12,7 +12,8 @@
 #   2. the record is changed at the cluster DNS to 192.0.2.2 (a knotc transaction; checked with dig across the veth);
 #   3. the door is polled every 2 ms (clients/ttl_probe.c) until 192.0.2.2 appears (then 100 ms more) or T0 + 3 s.
 # Passes when the old address was still served after T0 + 1.5 s, the new one came no later than T0 + 2.050 s
-# (staleness <= 50 ms) and not before T0 + 1.980 s, and the old one never came back.
+# (staleness <= 50 ms) and not before T0 + 1.980 s, and the old one never came back. A late answer measured while
+# a poll's own round trip exceeded 10 ms (a loaded machine) is measured once more with a fresh name.
 # Doors: DNS (UDP to 127.0.0.1:53), getaddrinfo(AF_INET) and getaddrinfo(AF_UNSPEC) through the nscd socket.
 #
 # Thundering herd. 200 processes (100 glibc getaddrinfo through the nscd door, 50 musl and 50 Go through the DNS door)
@@ -32,6 +33,9 @@ cat >>"$work/example.test.zone" <<'EOF'
 ttl-dns    2 A   192.0.2.1
 ttl-ghbn   2 A   192.0.2.1
 ttl-getai  2 A   192.0.2.1
+ttl-dns-2    2 A 192.0.2.1
+ttl-ghbn-2   2 A 192.0.2.1
+ttl-getai-2  2 A 192.0.2.1
 herd-1       A   192.0.2.101
 herd-2       A   192.0.2.102
 herd-2       AAAA 2001:db8::102
@@ -51,8 +55,11 @@ check "fixture: the cluster DNS serves ttl-dns.example.test with TTL 2" "2 192.0
     "$(timeout 5 dig "@$CLUSTER_DNS" +time=1 +tries=1 +noall +answer ttl-dns.example.test A | awk '{print $2, $5}')"
 figures=()
 field() { tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k {print $2; exit}'; }
-measure() {  # measure DOOR KIND LABEL
-    local door=$1 kind=$2 label=$3 name="ttl-$1.example.test" once t0 first out
+measure() {  # measure DOOR KIND LABEL [ATTEMPT]
+    local door=$1 kind=$2 label=$3 attempt=${4:-1} owner name once t0 first out
+    owner=ttl-$door
+    ((attempt == 1)) || owner+=-$attempt
+    name=$owner.example.test
     once=$(timeout 10 "$probe" once "$kind" "$name" || true)
     t0=$(field T0 "$once")
     first=${once#*RESULT=}
@@ -60,7 +67,7 @@ measure() {  # measure DOOR KIND LABEL
         fail "$label: the first lookup of $name should give 192.0.2.1, got '$once'"
         return 0
     fi
-    cluster_dns_set example.test "ttl-$door" 2 A 192.0.2.2
+    cluster_dns_set example.test "$owner" 2 A 192.0.2.2
     out=$(timeout 10 "$probe" poll "$kind" "$name" 192.0.2.1 192.0.2.2 "$t0" 2000 || true)
     echo "    $label: $out"
     local polls first_poll last_old first_new stale old_after errors other
@@ -68,6 +75,14 @@ measure() {  # measure DOOR KIND LABEL
     first_new=$(field first_new_ms "$out"); stale=$(field staleness_ms "$out"); old_after=$(field old_after_new "$out")
     errors=$(field errors "$out"); other=$(field other "$out")
     [[ -n $polls && -n $first_new ]] || { fail "$label: the probe gave no figures: '$out'"; return 0; }
+    # A poll's own round trip bounds what the probe can resolve. When the machine is so loaded that one took more
+    # than 10 ms and the new answer was late, the figure says more about the load than about the cache: measure
+    # once more, with a name of its own (both runs are printed).
+    if ((attempt == 1)) && awk -v v="$first_new" -v r="$(field max_rtt_ms "$out")" 'BEGIN {exit !((v < 0 || v > 2050) && r > 10)}'; then
+        echo "    $label: late new answer while polls took up to $(field max_rtt_ms "$out") ms: measuring again"
+        measure "$door" "$kind" "$label" 2
+        return 0
+    fi
     if awk -v v="$last_old" 'BEGIN {exit !(v >= 1500)}'; then
         pass "$label: old address still served at T0+${last_old} ms (the cache held it; polling from T0+${first_poll} ms)"
     else
