@@ -31,6 +31,8 @@
 #   knot_pid, sidecache_pid, sniffer_pid   the daemons (empty when not running)
 #   resolv                $work/resolv.conf, the file bind-mounted over /etc/resolv.conf (rewrite it in place)
 #   bin                   $work/bin, where pod_build_clients puts the clients
+#   POD_CLIENTS           Tests/Scenarios/clients (absolute), the clients' sources, set when this file is sourced
+# (pod_enter is lib.sh's scenario_enter: the sourcing script takes exactly one argument, the sidecache binary.)
 #
 # Functions:
 #   pod_enter LIMIT "TOOL..." SCRIPT_ARGS...   scenario_enter (lib.sh) with the pod's tools added, then the glibc
@@ -81,6 +83,8 @@
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# The client sources, wherever the sourcing script lives (bench/ too).
+POD_CLIENTS=$(cd "$(dirname "${BASH_SOURCE[0]}")/clients" && pwd)
 POD_ADDR=198.18.0.1
 CLUSTER_DNS=198.18.0.2
 NSCD_SOCKET=/var/run/nscd/socket
@@ -262,20 +266,20 @@ pod_build_clients() {
         set -e
         for what in "$@"; do
             case $what in
-                glibc) gcc -O2 -Wall -o "$bin/glibc_resolve" "$here/clients/glibc_resolve.c" ;;
-                loop) gcc -O2 -Wall -o "$bin/loop_resolve" "$here/clients/loop_resolve.c" ;;
+                glibc) gcc -O2 -Wall -o "$bin/glibc_resolve" "$POD_CLIENTS/glibc_resolve.c" ;;
+                loop) gcc -O2 -Wall -o "$bin/loop_resolve" "$POD_CLIENTS/loop_resolve.c" ;;
                 musl)
-                    musl-gcc -static -O2 -Wall -o "$bin/musl_resolve" "$here/clients/musl_resolve.c"
-                    musl-gcc -static -O2 -Wall -o "$bin/musl_loop" "$here/clients/loop_resolve.c" ;;
+                    musl-gcc -static -O2 -Wall -o "$bin/musl_resolve" "$POD_CLIENTS/musl_resolve.c"
+                    musl-gcc -static -O2 -Wall -o "$bin/musl_loop" "$POD_CLIENTS/loop_resolve.c" ;;
                 go)
                     mkdir -p "$work/go/resolve" "$work/go/loop"
-                    cp "$here/clients/go_resolve.go" "$work/go/resolve/"
-                    cp "$here/clients/go_loop.go" "$work/go/loop/"
+                    cp "$POD_CLIENTS/go_resolve.go" "$work/go/resolve/"
+                    cp "$POD_CLIENTS/go_loop.go" "$work/go/loop/"
                     (cd "$work/go/resolve" && env GOCACHE="$work/gocache" GOPATH="$work/gopath" GO111MODULE=off \
                         GOFLAGS= CGO_ENABLED=0 go build -o "$bin/go_resolve" go_resolve.go)
                     (cd "$work/go/loop" && env GOCACHE="$work/gocache" GOPATH="$work/gopath" GO111MODULE=off \
                         GOFLAGS= CGO_ENABLED=0 go build -o "$bin/go_loop" go_loop.go) ;;
-                ttl) gcc -O2 -Wall -o "$bin/ttl_probe" "$here/clients/ttl_probe.c" ;;
+                ttl) gcc -O2 -Wall -o "$bin/ttl_probe" "$POD_CLIENTS/ttl_probe.c" ;;
                 *) echo "pod_build_clients: unknown client $what" >&2; exit 2 ;;
             esac
         done
@@ -332,7 +336,7 @@ cluster_dns_start() {
         : >"$work/queries.log"
         rm -f "$work/sniffer.ready"
         # nsenter itself, not the in_cluster function, so that $! is the process that runs (nsenter execs it).
-        nsenter -t "$cluster_pid" -n -- python3 "$here/clients/query_sniffer.py" dns0 "$work/queries.log" "$work/sniffer.ready" \
+        nsenter -t "$cluster_pid" -n -- python3 "$POD_CLIENTS/query_sniffer.py" dns0 "$work/queries.log" "$work/sniffer.ready" \
             >"$work/sniffer.err" 2>&1 &
         sniffer_pid=$!
         local i
