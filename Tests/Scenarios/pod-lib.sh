@@ -37,7 +37,10 @@
 # Functions:
 #   pod_enter LIMIT "TOOL..." SCRIPT_ARGS...   scenario_enter (lib.sh) with the pod's tools added, then the glibc
 #                                              environment cleaned (isolate_glibc_env). LIMIT bounds the whole run.
-#   pod_setup NAME [PID_VAR...]                all of the following, in order:
+#   pod_setup NAME [PID_VAR...]                $work (/tmp/NAME.XXXXXX) and the EXIT trap (which SIGKILLs the sniffer
+#                                              and the node, then stops the daemons whose PIDs are in PID_VAR...,
+#                                              sidecache and knotd, unmounts and removes $work), then all of the
+#                                              following, in order:
 #     pod_network                              pod lo (+127.0.0.2/32, fd00::2/128), the cluster-DNS node, the veth;
 #                                              asserts (abort) both namespaces hold only lo + the veth end and have
 #                                              no default route, and that each end reaches the other
@@ -54,6 +57,7 @@
 #   cluster_dns_start                          knotd in the cluster-DNS node (and, the first time, the query sniffer
 #                                              on dns0); waits until it answers, aborts if it does not
 #   cluster_dns_stop                           stops knotd (SIGTERM, waits): queries then get ICMP port unreachable
+#                                              (rate-limited by the kernel: most tries simply time out)
 #   cluster_dns_freeze / cluster_dns_thaw      SIGSTOP / SIGCONT knotd: queries then time out
 #   cluster_dns_set ZONE OWNER TTL TYPE RDATA... replaces the RRset OWNER/TYPE (OWNER relative to ZONE, or @) with
 #                                              one record per RDATA, through a knotc transaction; waits until the
@@ -79,7 +83,7 @@
 #   cluster.local       pod records (10-244-1-5.my-ns.pod)
 #   example.test        www (A + AAAA), api (CNAME chain), four (4 A), v4only, nxcname (CNAME to nothing)
 #   .                   SOA/NS only
-# Every SOA has a negative TTL of 300 s.
+# TTLs: 30 s in svc.cluster.local (as CoreDNS's default), 300 s elsewhere; every SOA has a negative TTL of 300 s.
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
