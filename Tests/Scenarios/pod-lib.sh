@@ -83,7 +83,7 @@
 #   cluster.local       pod records (10-244-1-5.my-ns.pod)
 #   example.test        www (A + AAAA), api (CNAME chain), four (4 A), v4only, nxcname (CNAME to nothing)
 #   .                   SOA/NS only
-# TTLs: 30 s in svc.cluster.local (as CoreDNS's default), 300 s elsewhere; every SOA has a negative TTL of 300 s.
+# TTLs: 30 s in svc.cluster.local, 300 s elsewhere; every SOA has a negative TTL of 300 s.
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
