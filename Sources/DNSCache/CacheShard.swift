@@ -51,7 +51,13 @@ struct CacheShard: ~Copyable {
     var count: Int { table.count }
     var bytes: Int { positive.bytes + negative.bytes }
 
-    static func cost(of key: CacheKey, _ entry: CacheEntry) -> Int { entry.cost + key.name.count }
+    /// Heap bytes an entry costs beyond its data: the entry object and its arrays' headers, the key's name
+    /// storage, the hash-table slot at its load factor and the ring slot (measured with `mallinfo2` by
+    /// `sidecache-bench memory`: 237 bytes, 265 with the table's spare capacity; rounded up). Charging it makes
+    /// `--cache-size` a budget of process memory, not only of cached data.
+    static let entryOverhead = 272
+
+    static func cost(of key: CacheKey, _ entry: CacheEntry) -> Int { entry.cost + key.name.count + entryOverhead }
 
     /// Stores `entry`, replacing any previous one, then evicts until both budgets hold. Returns evicted count.
     mutating func insert(
