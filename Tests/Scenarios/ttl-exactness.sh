@@ -86,6 +86,7 @@ if [[ $got == "RESULT=ERR"* ]]; then pass "control (no sidecache): glibc alone c
 # --- sidecache: DNS door on 127.0.0.1:53, nscd door on /var/run/nscd/socket -------------------------------------
 "$sidecache" serve --upstream 127.0.0.53:53 --dns-listen 127.0.0.1:53 --nscd-socket "$socket" \
     --hosts-file /etc/hosts --resolv-conf "$work/sidecache-resolv.conf" --log-level notice \
+    --shared-map-file "$work/private/hosts.map" \
     >"$work/sidecache.log" 2>&1 &
 sidecache_pid=$!
 sidecache_up() { [[ -S $socket && -n $(dig_a 127.0.0.1 ns.ttl.test) ]]; }
