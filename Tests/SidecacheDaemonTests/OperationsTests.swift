@@ -121,6 +121,7 @@ struct OperationsTests {
                 "--dns-listen", "\(address):5353", "--upstream", "\(randomLoopbackAddress()):5399",
                 "--nscd-socket", "\(scratch)/socket", "--hosts-file", "\(scratch)/hosts",
                 "--admin-listen", "\(address):9253", "--upstream-timeout", "200ms", "--upstream-deadline", "400ms",
+                "--shared-map", "off",
             ]), environment: [:])
         let daemon = try await Sidecache(configuration: configuration)
         try await withThrowingTaskGroup(of: Void.self) { group in
