@@ -20,6 +20,8 @@ func sidecacheBinary() throws -> String {
 /// - nscd-door-glibc.sh: real glibc (getent and a C program) through the nscd socket, compared with what glibc gets
 ///   without it, with a resolv.conf on which glibc's own fallback cannot succeed;
 /// - ttl-exactness.sh: a TTL-2 record changed upstream is new on both doors within 50 ms of its expiry.
+/// - shared-map-glibc.sh: real glibc reads the shared-memory hosts map: hits send nothing to the socket, expiry within
+///   50 ms, flat rotation, restart and kill -9 while clients loop, swaps, bad input.
 @Suite(.serialized, .enabled(if: runningAsRoot, "needs root for network namespaces and port 53 (CI runs as root)"))
 struct ClientScenarioTests {
     static func runScenario(_ script: String) async throws {
@@ -41,5 +43,9 @@ struct ClientScenarioTests {
 
     @Test func expiryIsExactOnBothDoors() async throws {
         try await Self.runScenario("ttl-exactness.sh")
+    }
+
+    @Test func glibcReadsTheSharedMap() async throws {
+        try await Self.runScenario("shared-map-glibc.sh")
     }
 }
