@@ -2,7 +2,7 @@
 # sidecache's shared-memory hosts map against glibc nscd's (`shared hosts yes`), side by side in one run, in private
 # namespaces.
 #
-#   sudo bash bench/shared-map.sh [--duration SECONDS] [--threads "1 2"] [--rounds N] [--names N]
+#   sudo bash bench/shared-map.sh [--duration SECONDS] [--threads "1 2"] [--rounds N] [--names N] [--rotation PERIOD]
 #
 # Both caches resolve through the same Knot DNS upstream and are warmed with the same names; then
 # bench/clients/gai_bench (getaddrinfo in a loop, SOCK_STREAM, AF_INET and AF_UNSPEC) measures each in turn on
@@ -25,13 +25,15 @@ duration=5
 threads="1 2"
 rounds=2
 names=100
+rotation=100ms
 while [ $# -gt 0 ]; do
     case "$1" in
         --duration) duration=$2; shift 2 ;;
         --threads) threads=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --names) names=$2; shift 2 ;;
-        *) echo "usage: $0 [--duration S] [--threads \"1 2\"] [--rounds N] [--names N]" >&2; exit 2 ;;
+        --rotation) rotation=$2; shift 2 ;;
+        *) echo "usage: $0 [--duration S] [--threads \"1 2\"] [--rounds N] [--names N] [--rotation PERIOD]" >&2; exit 2 ;;
     esac
 done
 for t in $threads; do
@@ -40,6 +42,7 @@ done
 [[ $duration =~ ^[0-9]+$ ]] && [ "$duration" -ge 1 ] && [ "$duration" -le 300 ] || { echo "bad --duration" >&2; exit 2; }
 [[ $rounds =~ ^[0-9]+$ ]] && [ "$rounds" -ge 1 ] && [ "$rounds" -le 10 ] || { echo "bad --rounds" >&2; exit 2; }
 [[ $names =~ ^[0-9]+$ ]] && [ "$names" -ge 1 ] && [ "$names" -le 100000 ] || { echo "bad --names" >&2; exit 2; }
+[[ $rotation =~ ^[0-9]+(ms|s)?$ ]] || { echo "bad --rotation" >&2; exit 2; }
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/lib.sh
@@ -52,7 +55,7 @@ if [ -z "${SIDECACHE_BENCH_INSIDE:-}" ]; then
     # Another engineer may build or measure at the same time: take the lock for the build and the measurement.
     (cd "$root" && flock /tmp/swift.lock swift build -c release --product sidecache >/dev/null)
     exec flock /tmp/swift.lock timeout -k 10 1800 unshare -n -m --propagation private env SIDECACHE_BENCH_INSIDE=1 \
-        bash "$0" --duration "$duration" --threads "$threads" --rounds "$rounds" --names "$names"
+        bash "$0" --duration "$duration" --threads "$threads" --rounds "$rounds" --names "$names" --rotation "$rotation"
 fi
 
 ip link set lo up
@@ -146,7 +149,7 @@ start_server() {
         sidecache)
             "$root/.build/release/sidecache" serve --upstream 127.0.0.53:53 --dns-listen 127.0.0.3:53 \
                 --nscd-socket /var/run/nscd/socket --resolv-conf "$work/resolv.conf" --hosts-file "$work/hosts" \
-                --shared-map-file "$work/private/hosts.map" --admin-listen off \
+                --shared-map-file "$work/private/hosts.map" --shared-map-rotation "$rotation" --admin-listen off \
                 --log-level warning 2>>"$work/sidecache.log" & server_pid=$!
             ;;
     esac
@@ -225,7 +228,7 @@ for ((r = 1; r <= rounds; r++)); do
 done
 
 echo "## Shared map vs glibc nscd \`shared hosts yes\` ($(date -u +%Y-%m-%d), $names cached names, getaddrinfo" \
-    "SOCK_STREAM, ${duration}s per run, $rounds runs each, ABBA order; $(nproc) cores)"
+    "SOCK_STREAM, ${duration}s per run, $rounds runs each, ABBA order; rotation $rotation; $(nproc) cores)"
 echo
 echo "| server | threads | family | calls/s (runs) | p50 us | p99 us | failed calls | calls/s sidecache/nscd |"
 echo "|---|---|---|---|---|---|---|---|"
