@@ -24,7 +24,7 @@ public final class SharedHostsMap: Sendable {
     public let configuration: SharedMapConfiguration
     public let statistics = SharedMapStatistics()
     let logger: Logger
-    private let state: Mutex<State>
+    let state: Mutex<State>
     /// Wakes the timer thread when a record's deadline is earlier than what it sleeps towards.
     private let wakeRead: Int32
     private let wakeWrite: Int32
@@ -156,7 +156,7 @@ public final class SharedHostsMap: Sendable {
         return outcome
     }
 
-    private func publish(
+    func publish(
         _ state: inout State, _ key: SharedMapKey, _ record: SharedMapRecord, now: UInt64, wall: Int64, demand: Bool
     ) -> Outcome {
         guard state.file != nil, key.key.count <= 1024, record.deadline > now + Self.flipLead else { return .refused }
@@ -208,7 +208,7 @@ public final class SharedHostsMap: Sendable {
     /// Writes the record for `key` (already tracked) and links it in, superseding its current entry if any.
     /// Makes room by reclaiming first if the area is full. False if it could not be written (then the key's old
     /// entry, if any, stays until its deadline; a key with none is dropped).
-    private func write(_ state: inout State, _ key: SharedMapKey, _ bytes: [UInt8], now: UInt64, wall: Int64) -> Bool {
+    func write(_ state: inout State, _ key: SharedMapKey, _ bytes: [UInt8], now: UInt64, wall: Int64) -> Bool {
         let need = SharedMapLayout.allocation(recordLength: bytes.count, keyLength: key.key.count).total
         if state.firstFree + need > configuration.dataSize {
             reclaim(&state, now: now, wall: wall)
@@ -264,7 +264,7 @@ public final class SharedHostsMap: Sendable {
     }
 
     /// Makes a key's record unusable (one octet), then unlinks it, and forgets it.
-    private func expire(_ state: inout State, _ key: SharedMapKey) {
+    func expire(_ state: inout State, _ key: SharedMapKey) {
         guard let tracked = state.records.removeValue(forKey: key), let file = state.file else { return }
         guard tracked.entry != SharedMapLayout.endRef else { return }
         file.region.setUnusable(packet: tracked.packet)
@@ -365,7 +365,7 @@ public final class SharedHostsMap: Sendable {
         }
     }
 
-    private func schedule(_ state: inout State, _ tracked: Tracked, now: UInt64) {
+    func schedule(_ state: inout State, _ tracked: Tracked, now: UInt64) {
         var at = tracked.record.deadline - min(tracked.record.deadline, Self.flipLead)
         if let refresh = tracked.record.refreshAt { at = min(at, refresh) }
         if tracked.record.variants > 1 && configuration.rotationPeriod > 0 { at = min(at, max(state.nextRotation, now)) }
@@ -399,7 +399,7 @@ public final class SharedHostsMap: Sendable {
         state.withLock { disable(&$0, reason) }
     }
 
-    private func disable(_ state: inout State, _ reason: String) {
+    func disable(_ state: inout State, _ reason: String) {
         guard let file = state.file else { return }
         logger.error("shared map turned off; the nscd socket keeps answering", metadata: ["reason": "\(reason)"])
         for key in Array(state.records.keys) { expire(&state, key) }
@@ -407,69 +407,6 @@ public final class SharedHostsMap: Sendable {
         state.file = nil
         state.retiring.append(Retiring(file: file, closeAt: 0))
         statistics.disabled.store(true, ordering: .releasing)
-    }
-
-    // MARK: - Reclamation
-
-    /// Reclaims the garbage of superseded and expired records: a generation swap if a new file can be made, else
-    /// compaction in place.
-    private func reclaim(_ state: inout State, now: UInt64, wall: Int64) {
-        guard let old = state.file else { return }
-        do {
-            let fresh = try SharedMapFile.create(
-                stablePath: configuration.path, dataSize: configuration.dataSize, module: configuration.module,
-                timestamp: wall)
-            state.chains = Array(repeating: [], count: configuration.module)
-            state.firstFree = 0
-            state.live = 0
-            state.file = fresh
-            rewriteAll(&state, now: now, wall: wall)
-            do {
-                try fresh.install()
-            } catch {
-                logger.warning("shared map: new generation not installed at the stable path", metadata: ["reason": "\(error)"])
-            }
-            // Clients on the old file re-request at their next lookup and get the new one.
-            old.region.retire()
-            state.retiring.append(Retiring(file: old, closeAt: now + configuration.retireGrace))
-            statistics.bump(statistics.swaps)
-        } catch {
-            logger.warning("shared map: no new generation, compacting in place", metadata: ["reason": "\(error)"])
-            compactInPlace(&state, old, now: now, wall: wall)
-        }
-    }
-
-    /// Rewrites the live set from offset 0 inside one odd `gc_cycle` window (readers meeting it use the socket).
-    private func compactInPlace(_ state: inout State, _ file: SharedMapFile, now: UInt64, wall: Int64) {
-        file.region.bumpGCCycle()
-        file.region.clearBuckets()
-        state.chains = Array(repeating: [], count: configuration.module)
-        state.firstFree = 0
-        state.live = 0
-        rewriteAll(&state, now: now, wall: wall)
-        file.region.bumpGCCycle()
-        statistics.bump(statistics.compactions)
-    }
-
-    /// Writes every tracked record afresh into the current file, whose buckets are empty.
-    private func rewriteAll(_ state: inout State, now: UInt64, wall: Int64) {
-        for key in Array(state.records.keys) {
-            guard var tracked = state.records[key] else { continue }
-            tracked.entry = SharedMapLayout.endRef
-            tracked.size = 0
-            state.records[key] = tracked
-            if tracked.record.deadline <= now + Self.flipLead {
-                state.records[key] = nil
-                continue
-            }
-            if let bytes = tracked.record.render(tracked.step) {
-                let need = SharedMapLayout.allocation(recordLength: bytes.count, keyLength: key.key.count).total
-                if state.firstFree + need <= configuration.dataSize, write(&state, key, bytes, now: now, wall: wall) {
-                    continue
-                }
-            }
-            state.records[key] = nil
-        }
     }
 
     // MARK: - Inspection
@@ -488,29 +425,4 @@ public final class SharedHostsMap: Sendable {
 
     /// The descriptor clients receive, for tests that check it is read-only.
     public var currentPath: String? { state.withLock { $0.file?.path } }
-}
-
-/// Counters of the map, read by the metrics collector.
-public final class SharedMapStatistics: Sendable {
-    /// Records written (new keys, new content, rotations, rewrites in a swap).
-    public let publishes = Atomic<Int>(0)
-    /// Records made unusable at their deadline (or by an invalidation).
-    public let flips = Atomic<Int>(0)
-    /// Republications in a new address order.
-    public let rotations = Atomic<Int>(0)
-    /// Generation swaps.
-    public let swaps = Atomic<Int>(0)
-    /// In-place compactions (when no new file could be made).
-    public let compactions = Atomic<Int>(0)
-    /// GETFDHST requests answered with a descriptor.
-    public let handouts = Atomic<Int>(0)
-    /// New names not published because the live set filled its share of the area.
-    public let refusedFull = Atomic<Int>(0)
-    /// Records that could not be written for lack of space even after reclaiming.
-    public let writeFailures = Atomic<Int>(0)
-    /// Predecessor files retired at start-up.
-    public let takeovers = Atomic<Int>(0)
-    public let disabled = Atomic<Bool>(false)
-
-    func bump(_ counter: borrowing Atomic<Int>) { counter.wrappingAdd(1, ordering: .relaxed) }
 }
