@@ -148,6 +148,7 @@ public final class NSCDDoor: Service, Sendable {
         // shutdown() wakes threads blocked in accept(); the descriptor is closed once they have left.
         shutdown(fd, Int32(SHUT_RDWR))
         slowLane.stop()
+        sharedMap?.interruptSleep()
         lookupSink.finish()
     }
 

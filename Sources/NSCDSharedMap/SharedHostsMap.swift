@@ -89,7 +89,8 @@ public final class SharedHostsMap: Sendable {
 
     deinit {
         state.withLock { state in
-            state.file?.close(remove: false)
+            // The installed file stays for a successor; one never installed (start-up failed) is removed.
+            state.file?.close(remove: true)
             for old in state.retiring { old.file.close(remove: true) }
         }
         close(wakeRead)
@@ -370,6 +371,12 @@ public final class SharedHostsMap: Sendable {
         if let refresh = tracked.record.refreshAt { at = min(at, refresh) }
         if tracked.record.variants > 1 && configuration.rotationPeriod > 0 { at = min(at, max(state.nextRotation, now)) }
         state.nextEvent = min(state.nextEvent, at)
+    }
+
+    /// Ends the timer thread's current sleep at once (the door calls it when it stops).
+    public func interruptSleep() {
+        var byte: UInt8 = 1
+        _ = Glibc.write(wakeWrite, &byte, 1)
     }
 
     private func wake(ifBefore instant: UInt64) {

@@ -39,6 +39,7 @@ struct WriterTests {
             render: { step in Array(name.utf8) + [version, UInt8(step)] })
     }
 
+    @discardableResult
     static func publish(_ f: Fixture, _ name: String, _ record: SharedMapRecord, at now: UInt64) -> SharedHostsMap.Outcome {
         f.map.publish(SharedMapKey(type: 14, key: key(name)), record, now: now, wall: 1_700_000_000)
     }
