@@ -27,7 +27,7 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-scenario_enter 180 "unshare ip mount knotd knotc dig gcc timeout curl getent" "$@"
+scenario_enter 180 "unshare ip mount knotd knotc dig gcc timeout getent" "$@"
 isolate_glibc_env
 require_loopback_only
 add_addrconfig_addresses
@@ -69,6 +69,12 @@ wait_until "$knot_pid" knot_up || true
 knot_up || abort "knotd did not start on 127.0.0.53:53" "$work/knot.log"
 wait "$build_pid" || abort "building the clients failed" "$work/build.log"
 
+# admin PATH: GET http://127.0.0.1:9253/PATH with bash's /dev/tcp (no curl needed); the body, or nothing.
+admin() {
+    timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/9253 || exit 1
+        printf "GET /%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" "$1" >&3
+        sed "1,/^\r\$/d" <&3' admin "$1" 2>/dev/null
+}
 # start_sidecache LOG [EXTRA FLAGS...]: the daemon on the default nscd socket, admin on 127.0.0.1:9253.
 start_sidecache() {
     local log=$1
@@ -78,20 +84,22 @@ start_sidecache() {
         --admin-listen 127.0.0.1:9253 --shared-map-file "${map_file:-$work/private/hosts.map}" "$@" >"$log" 2>&1 &
     sidecache_pid=$!
     local up
-    up() { [[ -S $socket ]] && curl -sf -o /dev/null http://127.0.0.1:9253/healthz; }
+    up() { [[ -S $socket && -n $(admin healthz) ]]; }
     wait_until "$sidecache_pid" up || true
     up || abort "sidecache did not start" "$log"
 }
 requests() {  # requests TYPE: sidecache_nscd_requests_total{type=TYPE} of the running daemon (0 if absent)
-    curl -sf http://127.0.0.1:9253/metrics | awk -v t="sidecache_nscd_requests_total{type=\"$1\"}" \
+    admin metrics | awk -v t="sidecache_nscd_requests_total{type=\"$1\"}" \
         '$1 == t {v = $2} END {printf "%d\n", v + 0}'
 }
 metric() {  # metric NAME_WITH_LABELS
-    curl -sf http://127.0.0.1:9253/metrics | awk -v t="$1" '$1 == t {v = $2} END {printf "%d\n", v + 0}'
+    admin metrics | awk -v t="$1" '$1 == t {v = $2} END {printf "%d\n", v + 0}'
 }
 field() { tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k {print $2; exit}'; }
 
 start_sidecache "$work/sidecache.log"
+# Every request count below comes from /metrics: it must be readable, or the "no request" checks would be void.
+[[ $(admin metrics | grep -c '^sidecache_') -gt 0 ]] || abort "cannot read sidecache's /metrics" "$work/sidecache.log"
 [[ -f $work/private/hosts.map ]] && pass "map file created at its stable path in the private directory" \
     || fail "no map file at $work/private/hosts.map"
 [[ -z $(find /var/run/nscd -type f) ]] && pass "nothing but the socket in /var/run/nscd" || fail "files in /var/run/nscd: $(ls /var/run/nscd)"
