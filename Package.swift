@@ -52,11 +52,16 @@ let package = Package(
         .target(name: "CPosixShims"),
         // glibc nscd protocol v2, byte-exact, no I/O.
         .target(name: "NSCDWire"),
+        // The shared-memory hosts map glibc clients get with GETFDHST: byte-exact layout, one serial writer.
+        .target(
+            name: "NSCDSharedMap",
+            dependencies: ["CPosixShims", .product(name: "Logging", package: "swift-log")]
+        ),
         // The Unix-socket door: nscd host requests <-> DNS questions through the cache; search list; hosts file.
         .target(
             name: "NSCDFrontend",
             dependencies: [
-                "NSCDWire", "DNSWire", "DNSCache", "ResolverConfiguration", "CPosixShims",
+                "NSCDWire", "DNSWire", "DNSCache", "ResolverConfiguration", "CPosixShims", "NSCDSharedMap",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -77,7 +82,7 @@ let package = Package(
             name: "SidecacheDaemon",
             dependencies: [
                 "DNSWire", "DNSCache", "DNSForwarder", "DNSFrontend", "ResolverConfiguration", "NSCDWire",
-                "NSCDFrontend", "AdminHTTP",
+                "NSCDFrontend", "NSCDSharedMap", "AdminHTTP",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -115,6 +120,9 @@ let package = Package(
         .testTarget(
             name: "NSCDFrontendTests",
             dependencies: ["NSCDFrontend", "NSCDWire", "DNSCache", "DNSWire", "TestSupport"]),
+        .testTarget(
+            name: "NSCDSharedMapTests",
+            dependencies: ["NSCDSharedMap", "NSCDFrontend", "NSCDWire", "DNSCache", "DNSWire", "TestSupport"]),
         .testTarget(name: "ResolverConfigurationTests", dependencies: ["ResolverConfiguration"]),
         .testTarget(name: "DNSForwarderTests", dependencies: ["DNSForwarder", "DNSWire", "DNSCache", "TestSupport"]),
         .testTarget(name: "DNSFrontendTests", dependencies: ["DNSFrontend", "DNSWire", "DNSCache", "TestSupport"]),

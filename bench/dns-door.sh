@@ -87,7 +87,7 @@ unbound -d -c "$work/unbound.conf" 2>"$work/unbound.log" & pids+=($!)
 
 mkdir -p "$work/nscd"
 "$SIDECACHE_BENCH_BINARY" serve --upstream 127.0.0.53:53 --dns-listen 127.0.0.1:53 --nscd-socket "$work/nscd/socket" \
-    --log-level warning \
+    --log-level warning --shared-map off \
     2>"$work/sidecache.log" & sidecache_pid=$!
 pids+=($sidecache_pid)
 

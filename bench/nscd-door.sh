@@ -126,7 +126,7 @@ start_server() {
         sidecache)
             "$root/.build/release/sidecache" serve --upstream 127.0.0.53:53 --dns-listen 127.0.0.3:53 \
                 --nscd-socket /var/run/nscd/socket --resolv-conf "$work/resolv.conf" --hosts-file "$work/hosts" \
-                --log-level warning 2>>"$work/sidecache.log" & server_pid=$!
+                --log-level warning --shared-map off 2>>"$work/sidecache.log" & server_pid=$!
             ;;
     esac
     # Ready when one pass over every name (which also warms the cache) returns all of them right.

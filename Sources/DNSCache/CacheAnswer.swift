@@ -22,11 +22,21 @@ public struct CacheAnswer: Sendable {
     public var source: Source
     /// The reply class when an upstream reply is behind the answer; nil for failures.
     public var replyClass: ReplyClass?
+    /// For a fresh answer: the engine-clock instant its entry stops being fresh, and the instant from which a hit
+    /// starts the entry's prefetch (nil when it has none). nil for stale answers and failures. The nscd door's
+    /// shared map makes its records unusable at this deadline.
+    public var expiry: Nanoseconds?
+    public var prefetchAt: Nanoseconds?
 
-    public init(wire: [UInt8], source: Source, replyClass: ReplyClass?) {
+    public init(
+        wire: [UInt8], source: Source, replyClass: ReplyClass?, expiry: Nanoseconds? = nil,
+        prefetchAt: Nanoseconds? = nil
+    ) {
         self.wire = wire
         self.source = source
         self.replyClass = replyClass
+        self.expiry = expiry
+        self.prefetchAt = prefetchAt
     }
 
     /// True when the answer is a temporary failure, not a statement about the name: the nscd door must not turn

@@ -52,6 +52,9 @@ public final class ResponseCache: Sendable {
         }
     }
 
+    /// The engine's clock now: the time base of every entry's expiry.
+    public var now: Nanoseconds { clock.now }
+
     @inline(__always)
     private func shard(for key: CacheKey) -> ShardBox {
         shards[Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))]
@@ -192,7 +195,9 @@ public final class ResponseCache: Sendable {
         }
         var rng = SplitMix64(seed: seedValue)
         let wire = entry.render(id: id, recursionDesired: recursionDesired, now: now, stale: stale, using: &rng)
-        return CacheAnswer(wire: wire, source: source, replyClass: entry.replyClass)
+        return CacheAnswer(
+            wire: wire, source: source, replyClass: entry.replyClass, expiry: stale ? nil : entry.expiry,
+            prefetchAt: stale || entry.prefetchAt == .max ? nil : entry.prefetchAt)
     }
 
     // MARK: - Upstream queries

@@ -38,6 +38,39 @@ public struct HostAnswer: Sendable, Hashable {
     }
 }
 
+/// A lookup's result with the engine-clock instants it holds until: the earliest expiry of every cache answer the
+/// walk consulted (nil when one of them was stale or a failure, or none was consulted), and the earliest instant a
+/// hit starts one of their prefetches.
+public struct TimedHostLookup: Sendable {
+    public struct Timing: Sendable {
+        public var deadline: Nanoseconds? = nil
+        public var refreshAt: Nanoseconds? = nil
+        var unbounded = false
+
+        public init() {}
+
+        mutating func add(_ answers: [CacheAnswer]) {
+            for answer in answers {
+                guard let expiry = answer.expiry, !unbounded else {
+                    unbounded = true
+                    deadline = nil
+                    continue
+                }
+                deadline = min(deadline ?? .max, expiry)
+                if let at = answer.prefetchAt { refreshAt = min(refreshAt ?? .max, at) }
+            }
+        }
+    }
+
+    public var lookup: HostLookup
+    public var timing: Timing
+
+    public init(_ lookup: HostLookup, _ timing: Timing = Timing()) {
+        self.lookup = lookup
+        self.timing = timing
+    }
+}
+
 /// Which address records a request needs.
 public enum HostFamilies: Sendable {
     case v4, v6, both
@@ -82,10 +115,21 @@ public final class HostResolver: Sendable {
 
     /// The answer from the hosts file and the cache alone, or nil when some needed answer is not cached.
     public func cachedLookup(_ name: String, families: HostFamilies) -> HostLookup? {
-        if let found = hostsAnswer(name, families) { return found }
+        cachedTimedLookup(name, families: families)?.lookup
+    }
+
+    /// The full lookup: every candidate and family asked at once, then glibc's walk over the results.
+    public func lookup(_ name: String, families: HostFamilies) async -> HostLookup {
+        await timedLookup(name, families: families).lookup
+    }
+
+    /// `cachedLookup` with the instants its answer is good until (for the shared map).
+    public func cachedTimedLookup(_ name: String, families: HostFamilies) -> TimedHostLookup? {
+        if let found = hostsAnswer(name, families) { return hostsTimed(found) }
         let candidates = searchRules.candidates(for: name)
-        guard !candidates.isEmpty else { return .notFound(noData: false) }
+        guard !candidates.isEmpty else { return TimedHostLookup(.notFound(noData: false)) }
         var sawNoData = false
+        var timing = TimedHostLookup.Timing()
         for candidate in candidates {
             var answers: [CacheAnswer] = []
             for type in families.types {
@@ -93,20 +137,21 @@ public final class HostResolver: Sendable {
                 else { return nil }
                 answers.append(answer)
             }
+            timing.add(answers)
             switch Self.combine(answers, asked: candidate) {
-            case .found(let answer): return .found(answer)
+            case .found(let answer): return TimedHostLookup(.found(answer), timing)
             case .notFound(let noData): sawNoData = sawNoData || noData
-            case .temporaryFailure: return .temporaryFailure
+            case .temporaryFailure: return TimedHostLookup(.temporaryFailure)
             }
         }
-        return .notFound(noData: sawNoData)
+        return TimedHostLookup(.notFound(noData: sawNoData), timing)
     }
 
-    /// The full lookup: every candidate and family asked at once, then glibc's walk over the results.
-    public func lookup(_ name: String, families: HostFamilies) async -> HostLookup {
-        if let found = hostsAnswer(name, families) { return found }
+    /// `lookup` with the instants its answer is good until (for the shared map).
+    public func timedLookup(_ name: String, families: HostFamilies) async -> TimedHostLookup {
+        if let found = hostsAnswer(name, families) { return hostsTimed(found) }
         let candidates = searchRules.candidates(for: name)
-        guard !candidates.isEmpty else { return .notFound(noData: false) }
+        guard !candidates.isEmpty else { return TimedHostLookup(.notFound(noData: false)) }
         let cache = self.cache
         let results = await withTaskGroup(of: (Int, Int, CacheAnswer).self) { group in
             for (index, candidate) in candidates.enumerated() {
@@ -121,15 +166,27 @@ public final class HostResolver: Sendable {
             return table
         }
         var sawNoData = false
+        var timing = TimedHostLookup.Timing()
         for (index, candidate) in candidates.enumerated() {
             let answers = families.types.indices.compactMap { results[index]?[$0] }
+            timing.add(answers)
             switch Self.combine(answers, asked: candidate) {
-            case .found(let answer): return .found(answer)
+            case .found(let answer): return TimedHostLookup(.found(answer), timing)
             case .notFound(let noData): sawNoData = sawNoData || noData
-            case .temporaryFailure: return .temporaryFailure
+            case .temporaryFailure: return TimedHostLookup(.temporaryFailure)
             }
         }
-        return .notFound(noData: sawNoData)
+        return TimedHostLookup(.notFound(noData: sawNoData), timing)
+    }
+
+    /// How long a hosts-file answer is published in the shared map before it is checked again (the file itself is
+    /// re-read at most once a second).
+    static let hostsFileRecheck: Nanoseconds = .second
+
+    func hostsTimed(_ lookup: HostLookup) -> TimedHostLookup {
+        var timing = TimedHostLookup.Timing()
+        timing.deadline = cache.now + Self.hostsFileRecheck
+        return TimedHostLookup(lookup, timing)
     }
 
     /// The hosts file's answer, or nil to go on to DNS. nss_files returns "not found" for a name it lists only with
@@ -227,19 +284,31 @@ public final class HostResolver: Sendable {
         return try? DNSName(text)
     }
 
-    public func cachedReverse(_ address: [UInt8]) -> HostLookup? {
-        if let entry = hosts.lookup(address: address) { return Self.reverseFound(entry.canonicalName, entry.aliases, address) }
-        guard let ptr = Self.reverseName(address) else { return .notFound(noData: false) }
+    public func cachedReverse(_ address: [UInt8]) -> HostLookup? { cachedTimedReverse(address)?.lookup }
+
+    public func reverse(_ address: [UInt8]) async -> HostLookup { await timedReverse(address).lookup }
+
+    public func cachedTimedReverse(_ address: [UInt8]) -> TimedHostLookup? {
+        if let entry = hosts.lookup(address: address) {
+            return hostsTimed(Self.reverseFound(entry.canonicalName, entry.aliases, address))
+        }
+        guard let ptr = Self.reverseName(address) else { return TimedHostLookup(.notFound(noData: false)) }
         guard let answer = cache.cachedAnswer(for: CacheKey(name: ptr, type: .ptr), id: 0, recursionDesired: true)
         else { return nil }
-        return Self.reverseResult(answer, address)
+        var timing = TimedHostLookup.Timing()
+        timing.add([answer])
+        return TimedHostLookup(Self.reverseResult(answer, address), timing)
     }
 
-    public func reverse(_ address: [UInt8]) async -> HostLookup {
-        if let entry = hosts.lookup(address: address) { return Self.reverseFound(entry.canonicalName, entry.aliases, address) }
-        guard let ptr = Self.reverseName(address) else { return .notFound(noData: false) }
+    public func timedReverse(_ address: [UInt8]) async -> TimedHostLookup {
+        if let entry = hosts.lookup(address: address) {
+            return hostsTimed(Self.reverseFound(entry.canonicalName, entry.aliases, address))
+        }
+        guard let ptr = Self.reverseName(address) else { return TimedHostLookup(.notFound(noData: false)) }
         let answer = await cache.answer(for: CacheKey(name: ptr, type: .ptr), id: 0, recursionDesired: true)
-        return Self.reverseResult(answer, address)
+        var timing = TimedHostLookup.Timing()
+        timing.add([answer])
+        return TimedHostLookup(Self.reverseResult(answer, address), timing)
     }
 
     static func reverseFound(_ name: String, _ aliases: [String], _ address: [UInt8]) -> HostLookup {

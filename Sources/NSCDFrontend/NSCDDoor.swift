@@ -2,6 +2,7 @@ import CPosixShims
 import DNSCache
 import DNSWire
 import Logging
+import NSCDSharedMap
 import NSCDWire
 import ServiceLifecycle
 import Synchronization
@@ -22,6 +23,8 @@ public final class NSCDDoor: Service, Sendable {
     public let resolver: HostResolver
     public let statistics = NSCDStatistics()
     public let cache: ResponseCache
+    /// The shared-memory hosts map handed out on GETFDHST, unless `--shared-map off` (docs/nscd.md).
+    public let sharedMap: SharedHostsMap?
     let logger: Logger
     let onShutdownRequest: @Sendable () -> Void
 
@@ -39,11 +42,13 @@ public final class NSCDDoor: Service, Sendable {
 
     public init(
         configuration: NSCDFrontendConfiguration, resolver: HostResolver, cache: ResponseCache,
+        sharedMap: SharedHostsMap? = nil,
         logger: Logger = Logger(label: "sidecache.nscd"), onShutdownRequest: @escaping @Sendable () -> Void = {}
     ) {
         self.configuration = configuration
         self.resolver = resolver
         self.cache = cache
+        self.sharedMap = sharedMap
         self.logger = logger
         self.onShutdownRequest = onShutdownRequest
         (lookups, lookupSink) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
@@ -89,6 +94,8 @@ public final class NSCDDoor: Service, Sendable {
         }
         listener.store(fd, ordering: .releasing)
         logger.info("nscd door listening", metadata: ["socket": "\(path)"])
+        // Only now, with the socket listening, may a predecessor's clients be sent to re-request the map.
+        sharedMap?.takeOver()
     }
 
     static func makeDirectories(_ path: String) throws(NSCDDoorError) {
@@ -113,6 +120,7 @@ public final class NSCDDoor: Service, Sendable {
             if let thread = PosixThread.spawn({ self.acceptLoop(fd) }) { threads.append(thread) }
         }
         if let thread = PosixThread.spawn({ self.slowLane.run(self) }) { threads.append(thread) }
+        if let map = sharedMap, let thread = PosixThread.spawn({ self.runSharedMap(map) }) { threads.append(thread) }
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
                 await withDiscardingTaskGroup { group in
@@ -131,6 +139,8 @@ public final class NSCDDoor: Service, Sendable {
         logger.info("nscd door stopped")
     }
 
+    var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
     /// Stops accepting: wakes the accept threads, ends the lookup stream once they are gone.
     func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
@@ -138,6 +148,7 @@ public final class NSCDDoor: Service, Sendable {
         // shutdown() wakes threads blocked in accept(); the descriptor is closed once they have left.
         shutdown(fd, Int32(SHUT_RDWR))
         slowLane.stop()
+        sharedMap?.interruptSleep()
         lookupSink.finish()
     }
 
@@ -222,6 +233,7 @@ public final class NSCDDoor: Service, Sendable {
                 let databases: Set<String> = ["hosts", "passwd", "group", "services", "netgroup"]
                 let name = databases.contains(key) ? nil : try? DNSName(key)
                 let removed = databases.contains(key) || name == nil ? cache.flush() : cache.flush(name: name)
+                invalidateSharedMap(databases.contains(key) || name == nil ? nil : key)
                 logger.notice(
                     "cache invalidated by nscd INVALIDATE", metadata: ["key": "\(key)", "entries": "\(removed)"])
                 Socket.sendAll(fd, [0, 0, 0, 0])
@@ -238,7 +250,10 @@ public final class NSCDDoor: Service, Sendable {
             // `nscd -g` expects nscd's own statistics layout; sidecache's are on the admin endpoint instead.
             close(fd)
         default:
-            if request.type.isMappingRequest {
+            if request.type == .getHostsMapping, sharedMap != nil {
+                // On the accept path, never behind lookups: a GETFD that takes 5 s costs the client its map for life.
+                sendMapping(fd)
+            } else if request.type.isMappingRequest {
                 // No shared-memory map: close at once, the client falls back to the socket for good.
                 close(fd)
             } else if let notServed = NSCDNotServedResponse.reply(for: request.type) {
@@ -251,24 +266,24 @@ public final class NSCDDoor: Service, Sendable {
         }
     }
 
-    private func cachedLookup(_ request: NSCDRequest) -> HostLookup? {
+    func cachedLookup(_ request: NSCDRequest) -> TimedHostLookup? {
         switch request.type {
-        case .getAddressInfo: resolver.cachedLookup(request.keyString, families: .both)
-        case .getHostByName: resolver.cachedLookup(request.keyString, families: .v4)
-        case .getHostByNameV6: resolver.cachedLookup(request.keyString, families: .v6)
-        case .getHostByAddress, .getHostByAddressV6: resolver.cachedReverse(request.key)
+        case .getAddressInfo: resolver.cachedTimedLookup(request.keyString, families: .both)
+        case .getHostByName: resolver.cachedTimedLookup(request.keyString, families: .v4)
+        case .getHostByNameV6: resolver.cachedTimedLookup(request.keyString, families: .v6)
+        case .getHostByAddress, .getHostByAddressV6: resolver.cachedTimedReverse(request.key)
         default: nil
         }
     }
 
     private func answer(_ pending: PendingLookup) async {
         let request = pending.request
-        let lookup: HostLookup
+        let lookup: TimedHostLookup
         switch request.type {
-        case .getAddressInfo: lookup = await resolver.lookup(request.keyString, families: .both)
-        case .getHostByName: lookup = await resolver.lookup(request.keyString, families: .v4)
-        case .getHostByNameV6: lookup = await resolver.lookup(request.keyString, families: .v6)
-        default: lookup = await resolver.reverse(request.key)
+        case .getAddressInfo: lookup = await resolver.timedLookup(request.keyString, families: .both)
+        case .getHostByName: lookup = await resolver.timedLookup(request.keyString, families: .v4)
+        case .getHostByNameV6: lookup = await resolver.timedLookup(request.keyString, families: .v6)
+        default: lookup = await resolver.timedReverse(request.key)
         }
         reply(pending.fd, request, lookup)
         pendingLookups.wrappingSubtract(1, ordering: .relaxed)
@@ -276,17 +291,19 @@ public final class NSCDDoor: Service, Sendable {
 
     /// Writes the reply for a finished lookup (header and payload in one send) and closes. A temporary failure is
     /// answered by closing without a byte: glibc then resolves this call by itself instead of caching a false
-    /// "no such host" (docs/nscd.md, "Temporary failures").
-    func reply(_ fd: Int32, _ request: NSCDRequest, _ lookup: HostLookup) {
+    /// "no such host" (docs/nscd.md, "Temporary failures"). Then, with the client served, the same answer goes
+    /// into the shared map.
+    func reply(_ fd: Int32, _ request: NSCDRequest, _ timed: TimedHostLookup) {
         logger.debug(
             "nscd request answered",
-            metadata: ["type": "\(request.type)", "key": "\(request.keyString)", "outcome": "\(lookup.logSummary)"])
-        if let bytes = Self.encode(request, lookup) {
+            metadata: ["type": "\(request.type)", "key": "\(request.keyString)", "outcome": "\(timed.lookup.logSummary)"])
+        if let bytes = Self.encode(request, timed.lookup) {
             if !Socket.sendAll(fd, bytes) { statistics.bump(statistics.writeFailures) }
         } else {
             statistics.bump(statistics.fallbacks)
         }
         close(fd)
+        publish(request, timed)
     }
 
     /// The reply bytes, or nil for "close without replying".

@@ -1,6 +1,7 @@
 import DNSCache
 import DNSForwarder
 import NIOCore
+import NSCDSharedMap
 
 /// The config file: one `NAME = VALUE` per line, NAME as the flag without its dashes; `#` starts a comment (at the
 /// start of a line or after a space); blank lines are skipped; a value may be put in double quotes. A repeatable
@@ -103,6 +104,11 @@ extension SidecacheConfiguration {
         case "max-udp-size": return "\(maximumUDPResponseSize)"
         case "tcp-idle-timeout": return duration(tcpIdleTimeout)
         case "tcp-max-connections": return "\(maximumTCPConnections)"
+        case "shared-map": return onOff(sharedMap != nil)
+        case "shared-map-file": return (sharedMap ?? SharedMapConfiguration()).path
+        case "shared-map-size": return size((sharedMap ?? SharedMapConfiguration()).dataSize)
+        case "shared-map-rotation":
+            return duration(.nanoseconds(Int64((sharedMap ?? SharedMapConfiguration()).rotationPeriod)))
         default: return "?"
         }
     }

@@ -3,6 +3,7 @@ import DNSForwarder
 import AdminHTTP
 import DNSFrontend
 import NSCDFrontend
+import NSCDSharedMap
 import Logging
 import NIOCore
 import NIOPosix
@@ -93,6 +94,7 @@ public final class Sidecache: Sendable {
             let sink = shutdownSink
             nscdDoor = NSCDDoor(
                 configuration: NSCDFrontendConfiguration(socketPath: socketPath), resolver: resolver, cache: cache,
+                sharedMap: Self.makeSharedMap(configuration.sharedMap, logger: logger),
                 logger: Logger(label: "sidecache.nscd"), onShutdownRequest: { sink.yield() })
         } else {
             nscdDoor = nil
@@ -119,7 +121,8 @@ public final class Sidecache: Sendable {
             "sidecache started",
             metadata: [
                 "upstreams": "\(upstreams.map(\.description))", "dns": "\(door.boundAddresses.map { "\($0)" })",
-                "nscd": "\(configuration.nscdSocket ?? "off")", "hosts-file": "\(configuration.hostsFile)",
+                "nscd": "\(configuration.nscdSocket ?? "off")",
+                "shared-map": "\(nscdDoor?.sharedMap?.configuration.path ?? "off")", "hosts-file": "\(configuration.hostsFile)",
                 "cache-size": "\(configuration.cache.maximumBytes)", "threads": "\(threads)",
                 "force-tcp": "\(forwarding.forceTCP)", "upstream-policy": "\(forwarding.policy.rawValue)", "serve-stale": "\(configuration.cache.maximumStaleAge)",
             ])
@@ -143,6 +146,17 @@ public final class Sidecache: Sendable {
             throw ConfigurationError(setting: error.setting, reason: error.reason)
         }
         return forwarding
+    }
+
+    /// The shared map, or nil (off, or its file cannot be made: then the socket alone answers, and the log says why).
+    static func makeSharedMap(_ configuration: SharedMapConfiguration?, logger: Logger) -> SharedHostsMap? {
+        guard let configuration else { return nil }
+        do {
+            return try SharedHostsMap(configuration: configuration, wall: Int64(time(nil)))
+        } catch {
+            logger.error("shared map off; glibc clients use the nscd socket", metadata: ["reason": "\(error)"])
+            return nil
+        }
     }
 
     /// Upstreams from the configuration, or else resolv.conf's nameservers less our own listen addresses (with the

@@ -4,6 +4,7 @@ import DNSFrontend
 import Logging
 import NIOCore
 import ResolverConfiguration
+import NSCDSharedMap
 
 /// Every setting of the daemon, with its default. Each one can be given as a flag (`--name value`) or an
 /// environment variable (`SIDECACHE_NAME`); a flag wins over the environment. `docs/configuration.md` lists them.
@@ -17,6 +18,8 @@ public struct SidecacheConfiguration: Sendable {
     /// The nscd socket; nil turns the nscd door off.
     public var nscdSocket: String? = "/var/run/nscd/socket"
     public var hostsFile = "/etc/hosts"
+    /// The shared-memory hosts map for glibc clients (GETFDHST); nil turns it off.
+    public var sharedMap: SharedMapConfiguration? = SharedMapConfiguration()
     /// The admin listener (/metrics, /healthz, /readyz, /stats, /dump); nil turns it off.
     public var adminListen: UpstreamAddress? = UpstreamAddress(host: "127.0.0.1", port: 9253)
     /// On SIGTERM, how long to keep answering (reporting not-ready) before the doors close.
@@ -173,6 +176,34 @@ extension SidecacheConfiguration {
         Setting(name: "hosts-file", repeatable: false, defaultValue: "/etc/hosts",
             help: "hosts file the nscd door consults before DNS (re-read when it changes)") { c, v in
             c.hostsFile = try single("hosts-file", v)
+        },
+        Setting(name: "shared-map", repeatable: false, defaultValue: "on",
+            help: "Hand glibc clients a read-only shared-memory map of the hosts cache (GETFDHST): cached lookups without a socket round trip") { c, v in
+            c.sharedMap = try boolean("shared-map", v) ? (c.sharedMap ?? SharedMapConfiguration()) : nil
+        },
+        Setting(name: "shared-map-file", repeatable: false, defaultValue: "/run/sidecache/hosts.map",
+            help: "The map's file, in a directory private to sidecache (never the emptyDir shared with the application)") { c, v in
+            let path = try single("shared-map-file", v)
+            guard path.hasPrefix("/"), !path.hasSuffix("/") else {
+                throw ConfigurationError(setting: "shared-map-file", reason: "'\(path)' is not an absolute file path")
+            }
+            c.sharedMap?.path = path
+        },
+        Setting(name: "shared-map-size", repeatable: false, defaultValue: "8MiB",
+            help: "Data area of the map (records, keys, hash entries); the file adds 968 octets of header and buckets") { c, v in
+            let size = try bytes("shared-map-size", v)
+            guard size >= 64 << 10, size <= 1 << 30 else {
+                throw ConfigurationError(setting: "shared-map-size", reason: "must be 64KiB ... 1GiB")
+            }
+            c.sharedMap?.dataSize = size
+        },
+        Setting(name: "shared-map-rotation", repeatable: false, defaultValue: "100ms",
+            help: "Republish names with two or more addresses in the next order this often (0: never)") { c, v in
+            let period = try duration("shared-map-rotation", v)
+            guard period == .zero || period >= .milliseconds(1) else {
+                throw ConfigurationError(setting: "shared-map-rotation", reason: "must be 0 or at least 1ms")
+            }
+            c.sharedMap?.rotationPeriod = UInt64(period.nanoseconds)
         },
         Setting(name: "admin-listen", repeatable: false, defaultValue: "127.0.0.1:9253",
             help: "Address of the admin HTTP listener (/metrics, /healthz, /readyz, /stats, /dump); 'off' turns it off") { c, v in

@@ -45,6 +45,20 @@ public final class SidecacheMetrics: Sendable {
         Metric(name: "sidecache_nscd_requests_total", kind: .counter, labels: ["type"], help: "nscd requests by type"),
         Metric(name: "sidecache_nscd_fallbacks_total", kind: .counter, labels: [],
             help: "nscd requests closed without an answer so glibc resolves by itself (temporary failure, overload)"),
+        Metric(name: "sidecache_nscd_map_publishes_total", kind: .counter, labels: [],
+            help: "Records written into the shared hosts map (new, changed, rotated, rewritten by a swap)"),
+        Metric(name: "sidecache_nscd_map_flips_total", kind: .counter, labels: [],
+            help: "Shared-map records made unusable at their deadline (or by a flush)"),
+        Metric(name: "sidecache_nscd_map_rotations_total", kind: .counter, labels: [],
+            help: "Shared-map records republished in the next address order"),
+        Metric(name: "sidecache_nscd_map_swaps_total", kind: .counter, labels: ["kind"],
+            help: "Shared-map reclamations: generation (new file) or compaction (in place)"),
+        Metric(name: "sidecache_nscd_map_fd_served_total", kind: .counter, labels: [],
+            help: "GETFDHST requests answered with the map's descriptor"),
+        Metric(name: "sidecache_nscd_map_refused_total", kind: .counter, labels: [],
+            help: "New names not put in the shared map because its live share was full"),
+        Metric(name: "sidecache_nscd_map_bytes", kind: .gauge, labels: ["kind"],
+            help: "Shared-map data area: live records and used (live plus garbage awaiting a swap)"),
     ]
 
     public let registry: PrometheusCollectorRegistry
@@ -136,6 +150,19 @@ public final class SidecacheMetrics: Sendable {
             }
             count("sidecache_nscd_fallbacks_total", [], nscd.statistics.fallbacks.load(ordering: .relaxed))
             count("sidecache_frontend_dropped_total", [("door", "nscd")], nscd.statistics.malformed.load(ordering: .relaxed))
+            if let map = nscd.sharedMap {
+                let stats = map.statistics
+                count("sidecache_nscd_map_publishes_total", [], stats.publishes.load(ordering: .relaxed))
+                count("sidecache_nscd_map_flips_total", [], stats.flips.load(ordering: .relaxed))
+                count("sidecache_nscd_map_rotations_total", [], stats.rotations.load(ordering: .relaxed))
+                count("sidecache_nscd_map_swaps_total", [("kind", "generation")], stats.swaps.load(ordering: .relaxed))
+                count("sidecache_nscd_map_swaps_total", [("kind", "compaction")], stats.compactions.load(ordering: .relaxed))
+                count("sidecache_nscd_map_fd_served_total", [], stats.handouts.load(ordering: .relaxed))
+                count("sidecache_nscd_map_refused_total", [], stats.refusedFull.load(ordering: .relaxed))
+                let usage = map.usage()
+                gauge("sidecache_nscd_map_bytes", [("kind", "live")], usage.liveBytes)
+                gauge("sidecache_nscd_map_bytes", [("kind", "used")], usage.usedBytes)
+            }
         }
     }
 }

@@ -135,7 +135,7 @@ upstream_before=$(upstream_queries)
 # --- sidecache on 127.0.0.1:53 and [::1]:53 --------------------------------------------------------------------
 # The nscd door's socket goes to the work directory: this scenario mounts nothing on /var/run/nscd, and the host's
 # real path must never be touched.
-"$sidecache" serve --upstream 127.0.0.53:53 --nscd-socket "$work/nscd.socket" --log-level notice \
+"$sidecache" serve --upstream 127.0.0.53:53 --nscd-socket "$work/nscd.socket" --log-level notice --shared-map off \
     >"$work/sidecache.log" 2>&1 &
 sidecache_pid=$!
 wait_for 127.0.0.1 sc.test SOA "$sidecache_pid" ||

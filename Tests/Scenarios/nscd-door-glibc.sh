@@ -276,6 +276,7 @@ check "control (no sidecache): gethostbyname(my-svc) fails" "ERR h_errno=TRY_AGA
 # --- sidecache: nscd door on /var/run/nscd/socket, DNS door out of the way on 127.0.0.3:53 ------------------------
 "$sidecache" serve --upstream 127.0.0.53:53 --dns-listen 127.0.0.3:53 --nscd-socket "$socket" \
     --hosts-file /etc/hosts --resolv-conf "$work/sidecache-resolv.conf" --log-level notice \
+    --shared-map off \
     >"$work/sidecache.log" 2>&1 &
 sidecache_pid=$!
 door_answers() { timeout 5 "$sidecache" query --socket "$socket" localhost >/dev/null 2>&1; }

@@ -20,7 +20,8 @@
 # T0 + 1.980 s (T0 precedes the filling query, hence the 20 ms allowance), and the old one never came back.
 # Doors: DNS (plain UDP query to 127.0.0.1), getaddrinfo(AF_INET) (glibc sends GETHOSTBYNAME), getaddrinfo(AF_UNSPEC)
 # (glibc sends GETAI; the AAAA half is NODATA with a 300 s negative TTL, so it must not stretch the A record's 2 s).
-# When strace is installed, the nscd request type glibc sent is checked as well.
+# When strace is installed, the nscd request type glibc sent is checked as well. The shared-memory map is on (its file
+# in $work/private), so the getaddrinfo polls are mostly answered from the map: expiry must be exact there too.
 #
 # Prints PASS/FAIL per check and ends with "N passed, M failed"; exits 1 on any failure.
 set -euo pipefail
@@ -86,6 +87,7 @@ if [[ $got == "RESULT=ERR"* ]]; then pass "control (no sidecache): glibc alone c
 # --- sidecache: DNS door on 127.0.0.1:53, nscd door on /var/run/nscd/socket -------------------------------------
 "$sidecache" serve --upstream 127.0.0.53:53 --dns-listen 127.0.0.1:53 --nscd-socket "$socket" \
     --hosts-file /etc/hosts --resolv-conf "$work/sidecache-resolv.conf" --log-level notice \
+    --shared-map-file "$work/private/hosts.map" \
     >"$work/sidecache.log" 2>&1 &
 sidecache_pid=$!
 sidecache_up() { [[ -S $socket && -n $(dig_a 127.0.0.1 ns.ttl.test) ]]; }

@@ -23,7 +23,9 @@ func sidecacheBinary() throws -> String {
 /// - pod-*.sh: a pod (Tests/Scenarios/pod-lib.sh: the cluster search list, ndots:5, a hostAlias, sidecache on
 ///   127.0.0.1:53 and /var/run/nscd/socket) whose cluster DNS (knotd) sits behind a veth in a second namespace:
 ///   search-list names and round robin (pod-search-list.sh), TTL exactness and the thundering herd (pod-ttl-herd.sh),
-///   upstream outage, SIGKILL restart and SIGTERM drain while clients loop (pod-faults.sh); glibc, musl and Go clients.
+///   upstream outage, SIGKILL restart and SIGTERM drain while clients loop (pod-faults.sh); glibc, musl and Go clients;
+/// - shared-map-glibc.sh: real glibc reads the shared-memory hosts map: hits send nothing to the socket, expiry within
+///   50 ms, flat rotation, restart and kill -9 while clients loop, swaps, bad input.
 @Suite(.serialized, .enabled(if: runningAsRoot, "needs root for network namespaces and port 53 (CI runs as root)"))
 struct ClientScenarioTests {
     static func runScenario(_ script: String) async throws {
@@ -57,5 +59,9 @@ struct ClientScenarioTests {
 
     @Test func podSurvivesUpstreamOutageRestartAndDrain() async throws {
         try await Self.runScenario("pod-faults.sh")
+    }
+
+    @Test func glibcReadsTheSharedMap() async throws {
+        try await Self.runScenario("shared-map-glibc.sh")
     }
 }

@@ -160,7 +160,8 @@ struct ConfigFileTests {
             flags: try SidecacheConfiguration.parseFlags([
                 "--upstream", "10.96.0.10", "--cache-size", "6656KiB", "--lame-duck", "2500ms", "--shuffle", "off",
                 "--force-tcp", "on", "--upstream-policy", "random", "--admin-listen", "off", "--nscd-socket", "off",
-                "--stale-answer-timeout", "250ms", "--threads", "2",
+                "--stale-answer-timeout", "250ms", "--threads", "2", "--shared-map-size", "3MiB",
+                "--shared-map-rotation", "250ms",
             ]), environment: [:])
         let printed = original.effectiveConfiguration()
         let again = try SidecacheConfiguration.resolve(flags: ["config": [try Self.file(printed)]], environment: [:])

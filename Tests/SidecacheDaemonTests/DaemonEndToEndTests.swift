@@ -44,7 +44,7 @@ struct DaemonEndToEndTests {
         let flags = try SidecacheConfiguration.parseFlags(
             ["--upstream", "\(knot.address):\(knot.port)", "--dns-listen", "\(address):5353", "--tcp-idle-timeout", "1s",
              "--nscd-socket", "\(scratch)/nscd/socket", "--hosts-file", "\(scratch)/hosts",
-             "--admin-listen", "\(address):9253"] + extra)
+             "--admin-listen", "\(address):9253", "--shared-map-file", "\(scratch)/private/hosts.map"] + extra)
         let configuration = try SidecacheConfiguration.resolve(flags: flags, environment: [:])
         let daemon = try await Sidecache(configuration: configuration)
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -16,7 +16,7 @@ struct LoopAndBindTests {
             flags: SidecacheConfiguration.parseFlags([
                 "--dns-listen", listen, "--upstream", upstream, "--nscd-socket", "\(scratch)/socket",
                 "--hosts-file", "\(scratch)/hosts", "--upstream-timeout", "300ms", "--upstream-deadline", "600ms",
-                "--admin-listen", "off",
+                "--admin-listen", "off", "--shared-map", "off",
             ]), environment: [:])
     }
 

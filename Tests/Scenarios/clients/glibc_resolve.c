@@ -13,7 +13,8 @@
  *   glibc_resolve first COUNT NAME [FAMILY [canon]]    COUNT getaddrinfo calls in this one process (default AF_INET,
  *                                                      no AI_CANONNAME: glibc sends GETHOSTBYNAME then); prints
  *                                                      "FIRST addr count" per first address, then
- *                                                      "RUNS ok=K err=E [EAI_xxx=n ...]"
+ *                                                      "RUNS ok=K err=E [EAI_xxx=n ...]"; the environment
+ *                                                      variable GAP_US spaces the calls (microseconds)
  *
  * Exit status 0 whenever the call was made (the result is in the output), 2 on usage errors.
  */
@@ -24,6 +25,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -188,7 +190,10 @@ struct tally { char key[NI_MAXHOST]; int count; };
 static int do_first(int runs, const char *name, int family, int canon) {
     static struct tally firsts[MAX_ITEMS], errors[64];
     int nfirst = 0, nerr = 0, ok = 0, err = 0;
+    const char *gap_text = getenv("GAP_US");
+    long gap_us = gap_text ? atol(gap_text) : 0;
     for (int r = 0; r < runs; r++) {
+        if (gap_us > 0 && r > 0) usleep((useconds_t)gap_us);
         struct addrinfo hints, *res = NULL;
         memset(&hints, 0, sizeof hints);
         hints.ai_family = family;
