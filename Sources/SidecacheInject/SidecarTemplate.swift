@@ -29,6 +29,9 @@ struct SidecarTemplate {
         if let size = options.cacheSize {
             environment.append(.map(["name": "SIDECACHE_CACHE_SIZE", "value": .text(size)]))
         }
+        if let size = options.effectiveNegativeCacheSize {
+            environment.append(.map(["name": "SIDECACHE_NEGATIVE_CACHE_SIZE", "value": .text(size)]))
+        }
         var pairs: [(Node, Node)] = [
             (Node("name"), .text(Self.containerName)),
             (Node("image"), .text(options.image)),

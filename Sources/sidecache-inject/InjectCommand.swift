@@ -54,8 +54,11 @@ struct InjectCommand: ParsableCommand {
     @Option(help: "Event-loop threads of the sidecar (SIDECACHE_THREADS).")
     var threads = SidecarOptions().threads
 
-    @Option(help: "Cache memory budget of the sidecar (SIDECACHE_CACHE_SIZE), e.g. 16MiB; default: the daemon's.")
-    var cacheSize: String?
+    @Option(help: "Cache memory budget of the sidecar (SIDECACHE_CACHE_SIZE); raise --limits with it (docs/kubernetes.md, Sizing).")
+    var cacheSize = SidecarOptions().cacheSize!
+
+    @Option(help: "Part of the cache for NXDOMAIN/NODATA (SIDECACHE_NEGATIVE_CACHE_SIZE); default: a quarter of --cache-size.")
+    var negativeCacheSize: String?
 
     @Flag(help: "Also add prometheus.io/scrape, /port and /path annotations to pod templates that have none.")
     var prometheusAnnotations = false
@@ -80,6 +83,7 @@ struct InjectCommand: ParsableCommand {
         options.adminPort = adminPort
         options.threads = threads
         options.cacheSize = cacheSize
+        options.negativeCacheSize = negativeCacheSize
         options.prometheusAnnotations = prometheusAnnotations
 
         do {
