@@ -39,6 +39,7 @@ if [[ -z $symbols ]]; then
 else
     check "nm: no Foundation or FoundationInternationalization symbols among $(wc -l <<<"$symbols")" 0 \
         "$(grep -cE '\$s(10Foundation|30FoundationInternationalization)' <<<"$symbols" || true)"
+    check "nm: no Yams symbols (sidecache inject is a separate binary)" 0 "$(grep -cE '\$s4Yams' <<<"$symbols" || true)"
     echo "info: $(grep -cE '\$s20FoundationEssentials' <<<"$symbols" || true) FoundationEssentials symbols (swift-argument-parser's)"
 fi
 
