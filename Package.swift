@@ -8,6 +8,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sidecache", targets: ["sidecache"]),
+        // `sidecache inject` execs this sibling binary: it needs Yams and so Foundation, which the daemon avoids.
+        .executable(name: "sidecache-inject", targets: ["sidecache-inject"]),
         .library(name: "DNSWire", targets: ["DNSWire"]),
     ],
     dependencies: [
@@ -17,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // The DNS message model and codec (RFC 1035, 3596, 6891). No I/O, no dependencies.
@@ -101,6 +104,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Adds the sidecache sidecar to Kubernetes pod templates (docs/kubernetes.md). Yams brings Foundation, so this
+        // lives apart from the daemon: only the sidecache-inject executable links it.
+        .target(name: "SidecacheInject", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .executableTarget(
+            name: "sidecache-inject",
+            dependencies: ["SidecacheInject", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Benchmarks of the hot paths (swift run -c release sidecache-bench).
         .executableTarget(
             name: "sidecache-bench",
@@ -132,6 +141,7 @@ let package = Package(
                 "SidecacheDaemon", "DNSWire", "DNSForwarder", "ResolverConfiguration", "NSCDWire", "NSCDFrontend",
                 "TestSupport",
             ]),
+        .testTarget(name: "SidecacheInjectTests", dependencies: ["SidecacheInject"], exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -128,7 +128,7 @@ final class TCPConnectionPool: Sendable {
         statistics.bump(statistics.tcpConnectionsOpened)
         return ClientBootstrap(group: group)
             .connectTimeout(configuration.attemptTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = DNSTCPClientHandler(statistics: statistics, ednsUDPSize: configuration.ednsUDPSize)

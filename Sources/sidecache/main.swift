@@ -35,7 +35,7 @@ struct SidecacheCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sidecache",
         abstract: "A DNS cache sidecar: glibc's nscd protocol and plain DNS on 127.0.0.1:53 from one cache.",
-        subcommands: [Serve.self, Query.self, Check.self, Stats.self, Dump.self, Flush.self, Config.self],
+        subcommands: [Serve.self, Query.self, Check.self, Stats.self, Dump.self, Flush.self, Config.self, Inject.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -176,14 +176,36 @@ struct Check: ParsableCommand {
     @Option(help: "How long to wait for each door, in milliseconds.")
     var timeout: Int32 = 1000
 
+    @Option(help: "Keep asking until every door answers or this many milliseconds have passed (0: ask once).")
+    var wait: Int32 = 0
+
     func run() throws {
-        var failed = false
+        var start = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        while true {
+            let results = askDoors()
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            let elapsed = Int64(now.tv_sec - start.tv_sec) * 1000 + Int64(now.tv_nsec - start.tv_nsec) / 1_000_000
+            if results.allSatisfy(\.ok) || elapsed >= Int64(wait) {
+                for result in results {
+                    if result.ok { print(result.line) } else { printError(result.line) }
+                }
+                if results.allSatisfy(\.ok) { return }
+                throw ExitCode(1)
+            }
+            usleep(100_000)
+        }
+    }
+
+    /// One line per door asked, and whether it answered.
+    func askDoors() -> [(ok: Bool, line: String)] {
+        var results: [(ok: Bool, line: String)] = []
         if dns != "off" {
             if let problem = checkDNS() {
-                printError("dns \(dns): \(problem)")
-                failed = true
+                results.append((false, "dns \(dns): \(problem)"))
             } else {
-                print("dns \(dns): ok")
+                results.append((true, "dns \(dns): ok"))
             }
         }
         if socket != "off" {
@@ -192,17 +214,15 @@ struct Check: ParsableCommand {
                     NSCDRequest(type: .getPasswordByName, key: Array("root\0".utf8)), socketPath: socket,
                     timeoutMilliseconds: timeout)
                 if reply.count >= 8 && reply.nscdInt32(at: 4) == -1 {
-                    print("nscd \(socket): ok")
+                    results.append((true, "nscd \(socket): ok"))
                 } else {
-                    printError("nscd \(socket): unexpected reply of \(reply.count) octets")
-                    failed = true
+                    results.append((false, "nscd \(socket): unexpected reply of \(reply.count) octets"))
                 }
             } catch {
-                printError("nscd \(socket): \(error)")
-                failed = true
+                results.append((false, "nscd \(socket): \(error)"))
             }
         }
-        if failed { throw ExitCode(1) }
+        return results
     }
 
     /// nil when the DNS door answered the STATUS query with our ID.
@@ -349,4 +369,39 @@ struct ConfigCheck: ParsableCommand {
             throw ExitCode(2)
         }
     }
+}
+
+/// `sidecache inject ...` runs the `sidecache-inject` binary installed next to this one, with the same arguments
+/// (git-subcommand style). The injector needs a YAML library and with it Foundation; keeping it in its own binary
+/// keeps Foundation out of the daemon (and its idle memory).
+struct Inject: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Add the sidecache sidecar to Kubernetes YAML (runs sidecache-inject; see sidecache inject --help).")
+
+    @Argument(parsing: .captureForPassthrough, help: "Arguments for sidecache-inject, e.g. --upstream 10.96.0.10 deploy.yaml")
+    var arguments: [String] = []
+
+    func run() throws {
+        let injector = siblingExecutable("sidecache-inject")
+        guard let injector, access(injector, X_OK) == 0 else {
+            printError(
+                "sidecache inject: \(injector ?? "sidecache-inject") is missing: it is built with sidecache (swift build) and must be installed in the same directory")
+            throw ExitCode(127)
+        }
+        var argv: [UnsafeMutablePointer<CChar>?] = ([injector] + arguments).map { strdup($0) }
+        argv.append(nil)
+        execv(injector, argv)
+        printError("sidecache inject: cannot run \(injector): \(String(cString: strerror(errno)))")
+        throw ExitCode(126)
+    }
+}
+
+/// `NAME` in the directory of the running executable (/proc/self/exe), or nil when that cannot be read.
+func siblingExecutable(_ name: String) -> String? {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    guard count > 0 else { return nil }
+    let path = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    guard let slash = path.lastIndex(of: "/") else { return nil }
+    return String(path[...slash]) + name
 }
