@@ -237,9 +237,11 @@ extension SidecacheConfiguration {
             help: "Memory budget for cached answers (wire data plus per-record metadata)") { c, v in
             c.cache.maximumBytes = try bytes("cache-size", v)
             if c.cache.maximumBytes < 64 << 10 { throw ConfigurationError(setting: "cache-size", reason: "must be at least 64KiB") }
+            // The negative share follows unless given (it is applied after this setting).
+            c.cache.maximumNegativeBytes = c.cache.maximumBytes / 4
         },
-        Setting(name: "negative-cache-size", repeatable: false, defaultValue: "4MiB",
-            help: "Part of the budget NXDOMAIN/NODATA entries may use") { c, v in
+        Setting(name: "negative-cache-size", repeatable: false, defaultValue: "a quarter of --cache-size (4MiB)",
+            help: "Part of the budget set aside for NXDOMAIN/NODATA entries; positive answers get the rest") { c, v in
             c.cache.maximumNegativeBytes = try bytes("negative-cache-size", v)
         },
         Setting(name: "min-ttl", repeatable: false, defaultValue: "0",
@@ -353,8 +355,9 @@ extension SidecacheConfiguration {
         if configuration.upstreamDeadline < configuration.upstreamTimeout {
             throw ConfigurationError(setting: "upstream-deadline", reason: "must be at least --upstream-timeout")
         }
-        if configuration.cache.maximumNegativeBytes > configuration.cache.maximumBytes {
-            throw ConfigurationError(setting: "negative-cache-size", reason: "must not exceed --cache-size")
+        if configuration.cache.maximumNegativeBytes >= configuration.cache.maximumBytes {
+            throw ConfigurationError(
+                setting: "negative-cache-size", reason: "must be less than --cache-size (positive answers get the rest)")
         }
         if configuration.cache.ttl.minimumTTL > configuration.cache.ttl.maximumTTL {
             throw ConfigurationError(setting: "min-ttl", reason: "must not exceed --max-ttl")

@@ -57,6 +57,20 @@ struct ConfigurationTests {
         }
     }
 
+    /// The negative share follows the budget unless given, and always leaves room for positive answers.
+    @Test func negativeShareFollowsTheBudget() throws {
+        let small = try SidecacheConfiguration.resolve(flags: ["cache-size": ["4MiB"]], environment: [:])
+        #expect(small.cache.maximumNegativeBytes == 1 << 20)
+        let given = try SidecacheConfiguration.resolve(
+            flags: ["cache-size": ["4MiB"], "negative-cache-size": ["512KiB"]], environment: [:])
+        #expect(given.cache.maximumNegativeBytes == 512 << 10)
+        #expect(throws: ConfigurationError(
+            setting: "negative-cache-size", reason: "must be less than --cache-size (positive answers get the rest)")) {
+            try SidecacheConfiguration.resolve(
+                flags: ["cache-size": ["4MiB"], "negative-cache-size": ["4MiB"]], environment: [:])
+        }
+    }
+
     @Test func invalidEnvironmentValueNamesTheSetting() {
         #expect(throws: ConfigurationError.self) {
             try SidecacheConfiguration.resolve(flags: [:], environment: ["SIDECACHE_SERVE_STALE": "forever"])
