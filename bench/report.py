@@ -76,7 +76,9 @@ def fmt_ratio(a, b):
 
 
 def rtext(r):
-    return "–" if r is None else (f"{r:.2f}×" if r < 100 else f"{r:.0f}×")
+    if r is None:
+        return "–"
+    return f"{r:.2g}×" if r < 0.1 else (f"{r:.2f}×" if r < 100 else f"{r:.0f}×")
 
 
 class Suite:
@@ -109,13 +111,14 @@ class Suite:
         self.first = {(r["server"], r["door"]): r for r in rec["first"]}
         self.stale = {(r["server"], r["door"]): r for r in rec["stale"]}
         self.passes = {(r["server"], r["door"]): r for r in rec["pass"]}
-        self.starts = defaultdict(lambda: {"ready": [], "dns": [], "nscd": [], "rss": []})
+        self.starts = defaultdict(lambda: {"ready": [], "dns": [], "nscd": [], "rss": [], "anon": []})
         for r in rec["start"]:
             s = self.starts[r["server"]]
             s["ready"].append(num(r["ready_ms"]))
             s["dns"].append(num(r["first_dns_ms"]))
             s["nscd"].append(num(r["first_nscd_ms"]))
             s["rss"].append(num(r["idle_rss_kib"].split("/")[0]))
+            s["anon"].append(num(r["idle_rss_kib"].split("/")[1]))
 
     # --- derived figures ---------------------------------------------------------------------------------------
     def gai_cps(self, s, t, f):
@@ -286,7 +289,11 @@ def markdown(su):
         f"{rtext(fmt_ratio(su.pass_rss('sidecache', 'dns'), su.pass_rss('unbound', 'dns')))} unbound, "
         f"{rtext(fmt_ratio(su.pass_rss('sidecache', 'dns'), su.pass_rss('dnsmasq', 'dns')))} dnsmasq (DNS door)", "")
     # idle RSS
-    cells = {s: f"{su.idle_rss(s) / 1024:.1f} MiB" for s in SERVERS if su.idle_rss(s) is not None}
+    cells = {}
+    for s in SERVERS:
+        if su.idle_rss(s) is not None:
+            anon = median(su.starts[s]["anon"])
+            cells[s] = f"{su.idle_rss(s) / 1024:.1f} MiB ({anon / 1024:.1f} anonymous)"
     si = su.idle_rss("sidecache")
     row("idle RSS, after start (median) ↓", cells,
         "; ".join(f"{rtext(fmt_ratio(si, su.idle_rss(s)))} {SHORT[s]}" for s in SERVERS[1:] if s != "nscd-yes"),
@@ -307,6 +314,13 @@ def markdown(su):
     row("cold start to ready (first answer for the others), median ↓", cells,
         "; ".join(f"{rtext(fmt_ratio(sc, su.cold(s)))} {SHORT[s]}" for s in SERVERS[1:] if s != "nscd-yes"), "")
     out.append("")
+    other = [(k, num(x.get("other_cpu"))) for k in ("gai", "dnsperf", "resperf", "latency") for x in su.rec.get(k, [])]
+    other = [(k, v) for k, v in other if v is not None]
+    if other:
+        worst = max(other, key=lambda kv: kv[1])
+        out.append(f"CPU used by processes outside the pod during the {len(other)} timed runs (other work on the "
+                   f"machine): mean {mean([v for _, v in other]):.0f} %, at most {worst[1]:.0f} % of one core "
+                   f"(in a {worst[0]} run); runs with much of it are the noisy ones.")
     base = su.rec.get("baseline")
     if base:
         out.append(f"Check with no server on the nscd socket (the getaddrinfo clients' own DNS is dead): "
@@ -326,6 +340,8 @@ def chart(su, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    plt.rcParams["svg.fonttype"] = "none"  # text stays text: smaller, searchable SVG
+    plt.rcParams["svg.hashsalt"] = "sidecache"  # stable element ids from run to run
 
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
     fig.suptitle(f"sidecache benchmark suite, {su.meta.get('date', '')} ({su.meta.get('mode', '')} run, "
