@@ -163,7 +163,7 @@ def stale_text(v, bound):
         return "–"
     if v < 0:
         return f"{v:.0f} ms (refreshed before expiry)"
-    return f"{v:.0f} ms"
+    return f"{v:,.0f} ms"
 
 
 def markdown(su):
@@ -367,8 +367,8 @@ def chart(su, path):
             ax.set_yscale("log")
         if line is not None:
             ax.axhline(line, color="black", linestyle="--", linewidth=0.8, label=line_label)
-        ax.margins(y=0.25)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.margins(y=0.35)
+        ax.legend(fontsize=7, loc="upper center", ncol=len(servers) + (line is not None))
 
     cfgs = [((t, f), f"{t} thr {'INET' if f == 'inet' else 'UNSPEC'}") for (t, f) in su.gai_configs]
     bars(axes[0][0], cfgs, ["sidecache", "nscd-no", "nscd-yes"],
@@ -425,20 +425,17 @@ def chart(su, path):
     ax.legend(fontsize=7, loc="upper left")
     # memory and cold start
     ax = axes[1][2]
-    mem_groups = [("idle", "idle RSS"), ("pass", "RSS after 10k pass")]
+    mem_groups = [("idle", "idle RSS"), ("gai", "RSS after 10k pass,\nnscd door"), ("dns", "RSS after 10k pass,\nDNS door")]
 
     def mem(s, g):
-        if g[0] == "idle":
-            v = su.idle_rss(s)
-        else:
-            v = su.pass_rss(s, "dns") if (s, "dns") in su.passes else su.pass_rss(s, "gai")
+        v = su.idle_rss(s) if g[0] == "idle" else su.pass_rss(s, g[0])
         return v / 1024 if v is not None else None
     bars(ax, mem_groups, ["sidecache", "nscd-no", "unbound", "dnsmasq"], mem, "MiB",
          "memory (and cold start, ms, in the legend)", line=16, line_label="target 16 MiB idle", fmt="{:.1f}")
     handles, labels = ax.get_legend_handles_labels()
     labels = [f"{lab} — start {su.cold(s):.0f} ms" if s and su.cold(s) is not None else lab
               for lab, s in zip(labels, [next((k for k, v in SHORT.items() if v == lab), None) for lab in labels])]
-    ax.legend(handles, labels, fontsize=7, loc="upper left")
+    ax.legend(handles, labels, fontsize=7, loc="upper left", ncol=2)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, format=os.path.splitext(path)[1][1:] or "svg")
 
