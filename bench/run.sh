@@ -84,7 +84,7 @@ if [[ -z ${SIDECACHE_SCENARIO_IN_NAMESPACE:-} ]]; then
     fi
     [[ -x $binary ]] || { echo "not executable: $binary" >&2; exit 2; }
     commit=$(git -C "$(dirname "$binary")" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    dirty=$(git -C "$(dirname "$binary")" status --porcelain --untracked-files=no -- Sources Package.swift 2>/dev/null | head -1)
+    dirty=$(git -C "$(dirname "$binary")" status --porcelain --untracked-files=no -- :/Sources :/Package.swift 2>/dev/null | head -1)
     export SIDECACHE_BENCH_MODE=$mode SIDECACHE_BENCH_DOCS=$docs SIDECACHE_BENCH_ONLY=$only
     export SIDECACHE_BENCH_COMMIT="$commit${dirty:+ (with uncommitted changes)}"
     export SIDECACHE_BENCH_BINARY_KIND
