@@ -107,7 +107,7 @@ runs() { [[ " $SIDECACHE_BENCH_ONLY " == *" $1 "* ]]; }
 if [[ $mode == quick ]]; then
     gai_secs=2 gai_rounds=1 gai_families="inet unspec"
     dns_secs=3 dns_rounds=1 resperf_ramp=6 latency_secs=3
-    stale_bound_ms=10000 first_count=1000 idle_wait=1
+    stale_bound_ms=10000 first_count=2000 idle_wait=1
 else
     gai_secs=6 gai_rounds=2 gai_families="inet unspec"
     dns_secs=8 dns_rounds=2 resperf_ramp=15 latency_secs=5
@@ -115,9 +115,12 @@ else
 fi
 gai_names=100 dns_names=1000 pass_names=10000
 latency_rate=20000 resperf_max=300000 stale_ttl=2
-gai_servers="nscd-no nscd-yes sidecache"
+# sidecache as it ships hands glibc its shared map (GETFDHST), as nscd does with `shared hosts yes`; sidecache-socket
+# runs with `--shared-map off`, so every call goes through the socket, as with nscd's `shared hosts no`.
+gai_servers="nscd-no nscd-yes sidecache-socket sidecache"
 dns_servers="unbound dnsmasq sidecache"
-all_servers="sidecache nscd-no nscd-yes unbound dnsmasq"
+all_servers="sidecache sidecache-socket nscd-no nscd-yes unbound dnsmasq"
+first_interval_us=1000
 
 pod_setup bench-suite server_pid
 results=$work/results
@@ -127,6 +130,7 @@ record "meta mode=$mode date=$(date -u +%Y-%m-%dT%H:%MZ) commit=${SIDECACHE_BENC
     "binary=${SIDECACHE_BENCH_BINARY_KIND// /_} cores=$(nproc) gai_secs=$gai_secs gai_rounds=$gai_rounds" \
     "dns_secs=$dns_secs dns_rounds=$dns_rounds resperf_ramp=$resperf_ramp latency_rate=$latency_rate" \
     "latency_secs=$latency_secs stale_ttl=$stale_ttl stale_bound_ms=$stale_bound_ms first_count=$first_count" \
+    "first_interval_us=$first_interval_us" \
     "gai_names=$gai_names dns_names=$dns_names pass_names=$pass_names" \
     "glibc=$(ldd --version | awk 'NR == 1 {print $NF}') nscd=$(nscd --version | awk 'NR == 1 {print $NF}')" \
     "unbound=$(unbound -V | awk '/^Version/ {print $2}') dnsmasq=$(dnsmasq --version | awk 'NR == 1 {print $3}')" \
@@ -255,16 +259,18 @@ start_server() {
     rm -rf /var/run/nscd/*
     local t0 ready first_dns=none first_nscd=none
     case $server in
-        sidecache) pod_write_resolv 127.0.0.1 ;;
+        sidecache*) pod_write_resolv 127.0.0.1 ;;
         nscd-*) pod_write_resolv "$CLUSTER_DNS" ;;  # nscd resolves with the pod's resolv.conf: the cluster DNS
         *) pod_write_resolv 127.0.0.1 ;;
     esac
     t0=$(date +%s%N)
     case $server in
-        sidecache)
+        sidecache*)
+            local extra=()
+            [[ $server == sidecache-socket ]] && extra=(--shared-map off)
             "$sidecache" serve --upstream "$CLUSTER_DNS:53" --dns-listen 127.0.0.1:53 --nscd-socket "$NSCD_SOCKET" \
                 --admin-listen "$ADMIN" --hosts-file /etc/hosts --resolv-conf /etc/resolv.conf --log-level warning \
-                --shared-map-file "$work/sidecache-run/hosts.map" \
+                --shared-map-file "$work/sidecache-run/hosts.map" "${extra[@]}" \
                 {lock_fd}>&- >>"$work/sidecache.log" 2>&1 &
             ;;
         nscd-no | nscd-yes) nscd -F -f "$work/$server.conf" {lock_fd}>&- >>"$work/nscd.log" 2>&1 & ;;
@@ -279,7 +285,7 @@ start_server() {
     # Readiness: sidecache's /readyz, and for every server the first answer to a name no one has asked yet
     # (ns.cluster.local, one upstream query), through each door it has; all polled at once, every millisecond.
     case $server in
-        sidecache)
+        sidecache*)
             local probes=()
             "$bin/probe" ready "http:$ADMIN" /readyz "$t0" 10000 >"$work/ready.http" & probes+=($!)
             "$bin/probe" ready dns:127.0.0.1 ns.cluster.local "$t0" 10000 >"$work/ready.dns" & probes+=($!)
@@ -310,8 +316,8 @@ stop_server() {
     server_pid=""
 }
 # Servers that have an nscd door / a DNS door.
-has_nscd_door() { [[ $server == sidecache || $server == nscd-* ]]; }
-has_dns_door() { [[ $server != nscd-* ]]; }
+has_nscd_door() { [[ $server == sidecache* || $server == nscd-* ]]; }
+has_dns_door() { [[ $server == sidecache || $server == unbound || $server == dnsmasq ]]; }  # sidecache-socket: same DNS door
 
 # CPU used on the machine by anything outside the pod's PID namespace during a timed run, in % of one core: the
 # host's busy time (/proc/stat: user, nice, system, irq, softirq, steal) less the time of the pod's processes (its
@@ -423,12 +429,12 @@ if runs stale; then
     for s in $all_servers; do
         start_server "$s"
         if has_nscd_door; then
-            out=$(glibc_client 60 "$bin/probe" first gai-unspec my-headless.my-ns "$first_count")
+            out=$(glibc_client 60 "$bin/probe" first gai-unspec my-headless.my-ns "$first_count" "$first_interval_us")
             record "first server=$s door=gai $out"
             echo "   $s gai first address: $out"
         fi
         if has_dns_door; then
-            out=$("$bin/probe" first dns:127.0.0.1 my-headless.my-ns.svc.cluster.local "$first_count")
+            out=$("$bin/probe" first dns:127.0.0.1 my-headless.my-ns.svc.cluster.local "$first_count" "$first_interval_us")
             record "first server=$s door=dns $out"
             echo "   $s dns first address: $out"
         fi

@@ -53,6 +53,7 @@ binary=$SIDECACHE_BENCH_BINARY
 env -i LD_LIBRARY_PATH= SIDECACHE_UPSTREAM=127.0.0.53 SIDECACHE_THREADS=1 SIDECACHE_CACHE_SIZE="$cache_size" \
     SIDECACHE_NEGATIVE_CACHE_SIZE="$negative_cache_size" \
     SIDECACHE_NSCD_SOCKET="$work/nscd.socket" SIDECACHE_DNS_LISTEN=127.0.0.1:53 SIDECACHE_LAME_DUCK=0s \
+    SIDECACHE_SHARED_MAP_FILE="$work/sidecache-run/hosts.map" \
     "$binary" serve 2>"$work/sidecache.log" & pids+=($!)
 daemon=$!
 for _ in $(seq 1 100); do "$binary" check --socket "$work/nscd.socket" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -43,9 +43,10 @@ public struct ManifestInjector: Sendable {
         guard (1...65535).contains(options.adminPort), options.adminPort != SidecarTemplate.dnsPort else {
             throw InjectError(.invalidOption, "admin port must be 1-65535 and not 53, not \(options.adminPort)")
         }
-        if let size = options.cacheSize, options.negativeCacheSize == nil, SidecarOptions.octets(size) == nil {
-            throw InjectError(
-                .invalidOption, "cache size '\(size)' is not like 16MiB, 512KiB or 1048576; or pass the negative cache size too")
+        for (what, size) in [("cache size", options.cacheSize), ("negative cache size", options.negativeCacheSize)] {
+            if let size, SidecarOptions.octets(size) == nil {
+                throw InjectError(.invalidOption, "\(what) '\(size)' is not like 16MiB, 512KiB or 1048576")
+            }
         }
         guard options.threads >= 1 else { throw InjectError(.invalidOption, "threads must be at least 1") }
         guard !options.clusterDomain.isEmpty, !options.clusterDomain.hasPrefix("."),

@@ -100,12 +100,15 @@ struct PodTemplateInjector {
     }
 
     private func addVolume(to spec: inout Node.Mapping, _ specPath: String) throws {
-        let volume = template.volume
         try spec.editSequence("volumes", at: specPath) { volumes in
-            if let index = volumes.index(named: SidecarTemplate.volumeName) {
-                volumes[index] = volume
-            } else {
-                volumes.append(volume)
+            for (name, volume) in [
+                (SidecarTemplate.volumeName, template.volume), (SidecarTemplate.mapVolumeName, template.mapVolume),
+            ] {
+                if let index = volumes.index(named: name) {
+                    volumes[index] = volume
+                } else {
+                    volumes.append(volume)
+                }
             }
         }
     }

@@ -33,31 +33,18 @@ public struct SidecarOptions: Sendable, Equatable {
     /// `SIDECACHE_THREADS`: event-loop threads. One is plenty for one pod, and the daemon's default (one per core)
     /// would count the node's cores, not the pod's CPU limit.
     public var threads = 1
-    /// `SIDECACHE_CACHE_SIZE`, or nil for the daemon's default (16MiB). 8MiB holds some 80 000 answers, far more
-    /// names than one pod resolves, and keeps the full cache's RSS (51 MiB measured) under the 64Mi limit; the
-    /// daemon's 16MiB would need about 90Mi (docs/kubernetes.md, Sizing).
-    public var cacheSize: String? = "8MiB"
-    /// `SIDECACHE_NEGATIVE_CACHE_SIZE`. The daemon sets this share aside for negative answers out of the cache size
-    /// (positive answers get the rest), so when only `cacheSize` is given, a quarter of it is used here: the
-    /// daemon's default of 4MiB would leave nothing for positive answers in a 4MiB cache.
+    /// `SIDECACHE_CACHE_SIZE`, or nil to leave it out (the daemon's default, 16MiB). The budget counts each entry's
+    /// heap overhead, so a full 16MiB cache measured 35 MiB RSS: under the 64Mi limit with the shared map's 8 MiB
+    /// (docs/kubernetes.md, Sizing). Written out so that the pod says what it runs with.
+    public var cacheSize: String? = "16MiB"
+    /// `SIDECACHE_NEGATIVE_CACHE_SIZE`, or nil for the daemon's default: a quarter of the cache size.
     public var negativeCacheSize: String?
     /// Add `prometheus.io/scrape`, `/port` and `/path` annotations to the pod template (when it has none).
     public var prometheusAnnotations = false
 
     public init() {}
 
-    /// The negative share written to the pod: the one given, or a quarter of the cache size, or nil (no cache
-    /// size given either: the daemon's defaults). nil also when the cache size is not a size this can divide.
-    var effectiveNegativeCacheSize: String? {
-        if let negativeCacheSize { return negativeCacheSize }
-        guard let cacheSize, let bytes = Self.octets(cacheSize) else { return nil }
-        let quarter = bytes / 4
-        if quarter % (1 << 20) == 0 { return "\(quarter >> 20)MiB" }
-        if quarter % (1 << 10) == 0 { return "\(quarter >> 10)KiB" }
-        return String(quarter)
-    }
-
-    /// `16MiB`, `512KiB` or plain octets, as the daemon reads sizes.
+    /// `16MiB`, `512KiB` or plain octets, as the daemon reads sizes; nil for anything else.
     static func octets(_ text: String) -> Int? {
         for (suffix, scale) in [("MiB", 1 << 20), ("KiB", 1 << 10)] where text.hasSuffix(suffix) {
             return Int(text.dropLast(suffix.count)).map { $0 * scale }

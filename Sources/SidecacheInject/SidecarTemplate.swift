@@ -8,6 +8,10 @@ struct SidecarTemplate {
     /// glibc connects to this path only (nscd/nscd_helper.c); the emptyDir is mounted over its directory in every
     /// container of the pod.
     static let socketDirectory = "/var/run/nscd"
+    /// The sidecar's own writable directory, for the shared-memory hosts map (docs/nscd.md): never the shared
+    /// emptyDir, and only the sidecar mounts it (clients get the map as a read-only descriptor over the socket).
+    static let mapVolumeName = "sidecache-run"
+    static let mapDirectory = "/run/sidecache"
     static let portName = "sidecache-admin"
     static let injectedLabel = "sidecache/injected"
     /// Lets a non-root sidecar bind 127.0.0.1:53 without any capability; a namespaced "safe" sysctl since
@@ -29,7 +33,7 @@ struct SidecarTemplate {
         if let size = options.cacheSize {
             environment.append(.map(["name": "SIDECACHE_CACHE_SIZE", "value": .text(size)]))
         }
-        if let size = options.effectiveNegativeCacheSize {
+        if let size = options.negativeCacheSize {
             environment.append(.map(["name": "SIDECACHE_NEGATIVE_CACHE_SIZE", "value": .text(size)]))
         }
         var pairs: [(Node, Node)] = [
@@ -80,7 +84,10 @@ struct SidecarTemplate {
                 "capabilities": .map(["drop": .list(["ALL"])]),
                 "seccompProfile": .map(["type": "RuntimeDefault"]),
             ])),
-            (Node("volumeMounts"), .list([.map(["name": .text(Self.volumeName), "mountPath": .text(Self.socketDirectory)])])),
+            (Node("volumeMounts"), .list([
+                .map(["name": .text(Self.volumeName), "mountPath": .text(Self.socketDirectory)]),
+                .map(["name": .text(Self.mapVolumeName), "mountPath": .text(Self.mapDirectory)]),
+            ])),
         ]
         return Node(pairs)
     }
@@ -101,6 +108,11 @@ struct SidecarTemplate {
     /// An in-memory emptyDir: the socket is the only file, so 1Mi is far more than enough.
     var volume: Node {
         .map(["name": .text(Self.volumeName), "emptyDir": .map(["medium": "Memory", "sizeLimit": "1Mi"])])
+    }
+
+    /// The map's in-memory emptyDir: the 8 MiB map, and a second one during a generation swap.
+    var mapVolume: Node {
+        .map(["name": .text(Self.mapVolumeName), "emptyDir": .map(["medium": "Memory", "sizeLimit": "20Mi"])])
     }
 
     /// The application containers' mount: read-only is enough to connect(2) to a socket.

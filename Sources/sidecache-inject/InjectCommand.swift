@@ -57,7 +57,7 @@ struct InjectCommand: ParsableCommand {
     @Option(help: "Cache memory budget of the sidecar (SIDECACHE_CACHE_SIZE); raise --limits with it (docs/kubernetes.md, Sizing).")
     var cacheSize = SidecarOptions().cacheSize!
 
-    @Option(help: "Part of the cache for NXDOMAIN/NODATA (SIDECACHE_NEGATIVE_CACHE_SIZE); default: a quarter of --cache-size.")
+    @Option(help: "Part of the cache for NXDOMAIN/NODATA (SIDECACHE_NEGATIVE_CACHE_SIZE); default (left out): the daemon's quarter of --cache-size.")
     var negativeCacheSize: String?
 
     @Flag(help: "Also add prometheus.io/scrape, /port and /path annotations to pod templates that have none.")

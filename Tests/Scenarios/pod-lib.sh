@@ -410,7 +410,8 @@ query_log_since() {  # query_log_since MARK
 sidecache_start() {
     [[ -z ${sidecache_pid:-} ]] || abort "sidecache_start: sidecache is already running"
     "$sidecache" serve --upstream "$CLUSTER_DNS:53" --dns-listen 127.0.0.1:53 --nscd-socket "$NSCD_SOCKET" \
-        --admin-listen "$ADMIN" --hosts-file /etc/hosts --resolv-conf /etc/resolv.conf --log-level notice "$@" \
+        --admin-listen "$ADMIN" --hosts-file /etc/hosts --resolv-conf /etc/resolv.conf --log-level notice \
+        --shared-map-file "$work/sidecache-run/hosts.map" "$@" \
         >>"$work/sidecache.log" 2>&1 &
     sidecache_pid=$!
     sidecache_up() {

@@ -72,14 +72,24 @@ as_sidecar() {
     setpriv --reuid 65532 --regid 65532 --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs \
         env -i LD_LIBRARY_PATH= "$@"
 }
+# The map's directory stands for the sidecar's own emptyDir (/run/sidecache in the pod), writable by the sidecar.
+chmod 711 "$work"
+mkdir -p "$work/sidecache-run"
+chown 65532:65532 "$work/sidecache-run"
 # setpriv and env exec, so $! is the daemon's PID.
 setpriv --reuid 65532 --regid 65532 --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs \
     env -i LD_LIBRARY_PATH= SIDECACHE_UPSTREAM=127.0.0.53 SIDECACHE_ADMIN_LISTEN=127.0.0.1:9253 SIDECACHE_THREADS=1 \
-    SIDECACHE_LAME_DUCK=0s "$sidecache" serve >"$work/sidecache.log" 2>&1 &
+    SIDECACHE_LAME_DUCK=0s SIDECACHE_SHARED_MAP_FILE="$work/sidecache-run/hosts.map" "$sidecache" serve \
+    >"$work/sidecache.log" 2>&1 &
 sidecache_pid=$!
 wait_until "$sidecache_pid" as_sidecar "$sidecache" check >/dev/null 2>&1 ||
     abort "sidecache did not answer 'sidecache check' within 10 s" "$work/sidecache.log"
 pass "sidecache check: both doors answer (uid 65532, no capabilities, empty LD_LIBRARY_PATH)"
+if [[ -f $work/sidecache-run/hosts.map ]] && ! grep -q 'shared map off' "$work/sidecache.log"; then
+    pass "the shared hosts map is on, in the sidecar's own directory"
+else
+    fail "the shared hosts map is off: $(grep 'shared map' "$work/sidecache.log" | head -1)"
+fi
 
 maps=$(cat "/proc/$sidecache_pid/maps")
 if grep -qiE 'libswift|Foundation|libdispatch' <<<"$maps"; then
