@@ -13,17 +13,18 @@ import statistics
 import sys
 from collections import defaultdict
 
-SERVERS = ["sidecache", "nscd-no", "nscd-yes", "unbound", "dnsmasq"]
+SERVERS = ["sidecache", "sidecache-socket", "nscd-no", "nscd-yes", "unbound", "dnsmasq"]
 LABEL = {
-    "sidecache": "sidecache",
+    "sidecache": "sidecache (as shipped: shared map on)",
+    "sidecache-socket": "sidecache `--shared-map off`",
     "nscd-no": "glibc nscd `shared hosts no`",
     "nscd-yes": "glibc nscd `shared hosts yes`",
     "unbound": "unbound (2 threads)",
     "dnsmasq": "dnsmasq",
 }
-SHORT = {"sidecache": "sidecache", "nscd-no": "nscd no", "nscd-yes": "nscd yes", "unbound": "unbound",
+SHORT = {"sidecache": "sidecache", "sidecache-socket": "sidecache socket", "nscd-no": "nscd no", "nscd-yes": "nscd yes", "unbound": "unbound",
          "dnsmasq": "dnsmasq"}
-COLOR = {"sidecache": "#d95f02", "nscd-no": "#7570b3", "nscd-yes": "#b3b0e0", "unbound": "#1b9e77",
+COLOR = {"sidecache": "#d95f02", "sidecache-socket": "#fdae6b", "nscd-no": "#7570b3", "nscd-yes": "#b3b0e0", "unbound": "#1b9e77",
          "dnsmasq": "#66a61e"}
 DOOR = {"gai": "nscd door", "dns": "DNS door"}
 
@@ -78,7 +79,9 @@ def fmt_ratio(a, b):
 def rtext(r):
     if r is None:
         return "–"
-    return f"{r:.2g}×" if r < 0.1 else (f"{r:.2f}×" if r < 100 else f"{r:.0f}×")
+    if r < 0.1:
+        return f"{r:.2g}×"
+    return f"{r:.2f}×" if r < 10 else (f"{r:.1f}×" if r < 100 else f"{r:.0f}×")
 
 
 class Suite:
@@ -197,13 +200,16 @@ def markdown(su):
                 continue
             cps[s] = mean(g["cps"])
             bad = f", **{g['bad']} failed**" if g["bad"] else ""
-            cells[s] = f"{fmt_int(cps[s])} ({fmt_int(mean(g['p50']))} / {fmt_int(mean(g['p99']))}{bad})"
+            us = lambda v: "<1" if v is not None and v < 0.5 else fmt_int(v)  # 1 µs histogram buckets
+            cells[s] = f"{fmt_int(cps[s])} ({us(mean(g['p50']))} / {us(mean(g['p99']))}{bad})"
         r_no = fmt_ratio(cps.get("sidecache"), cps.get("nscd-no"))
         r_yes = fmt_ratio(cps.get("sidecache"), cps.get("nscd-yes"))
+        r_sock = fmt_ratio(cps.get("sidecache-socket"), cps.get("nscd-no"))
         fam = "AF_INET" if f == "inet" else "AF_UNSPEC"
         row(f"nscd door: getaddrinfo calls/s (p50 / p99 µs), {t} thread{'s' if t > 1 else ''}, {fam}", cells,
-            f"{rtext(r_no)} nscd no; {rtext(r_yes)} nscd yes",
-            f"≥ 1.0× nscd no: {verdict(r_no is not None and r_no >= 1.0)}")
+            f"{rtext(r_yes)} nscd yes, {rtext(r_no)} nscd no; socket only: {rtext(r_sock)} nscd no",
+            f"≥ 1.0× nscd no: {verdict(r_no is not None and r_no >= 1.0)} "
+            f"(socket only: {verdict(r_sock is not None and r_sock >= 1.0)})")
     # DNS door
     cells, q = {}, {}
     for s in SERVERS:
@@ -245,6 +251,8 @@ def markdown(su):
                 worst[s] = max(worst.get(s, 0), share)
                 err = f", {r['errors']} errors" if r["errors"] != "0" else ""
                 parts.append((f"{DOOR[d]} " if s == "sidecache" else "") + f"{share:.0f} % ({r['distinct']} first{err})")
+                if s.startswith("sidecache"):
+                    worst["sidecache"] = max(worst.get("sidecache", 0), share)
         if parts:
             cells[s] = "; ".join(parts)
     sc = worst.get("sidecache")
@@ -258,7 +266,7 @@ def markdown(su):
             if (s, d) in su.stale:
                 v, bound = su.stale_ms(s, d)
                 parts.append((f"{DOOR[d]} " if s == "sidecache" else "") + stale_text(v, bound))
-                if s == "sidecache":
+                if s.startswith("sidecache"):
                     if v is None:
                         unseen = True
                     else:
@@ -296,7 +304,7 @@ def markdown(su):
             cells[s] = f"{su.idle_rss(s) / 1024:.1f} MiB ({anon / 1024:.1f} anonymous)"
     si = su.idle_rss("sidecache")
     row("idle RSS, after start (median) ↓", cells,
-        "; ".join(f"{rtext(fmt_ratio(si, su.idle_rss(s)))} {SHORT[s]}" for s in SERVERS[1:] if s != "nscd-yes"),
+        "; ".join(f"{rtext(fmt_ratio(si, su.idle_rss(s)))} {SHORT[s]}" for s in ("nscd-no", "unbound", "dnsmasq")),
         f"≤ 16 MiB: {verdict(si is not None and si <= 16 * 1024)}")
     # cold start
     cells = {}
@@ -305,14 +313,14 @@ def markdown(su):
             continue
         st = su.starts[s]
         n = len([x for x in st["ready"] if x is not None])
-        if s == "sidecache":
+        if s.startswith("sidecache"):
             cells[s] = (f"/readyz {median(st['ready']):.0f} ms; first DNS answer {median(st['dns']):.0f}, "
                         f"first nscd answer {median(st['nscd']):.0f} ({n} starts)")
         else:
             cells[s] = f"{median(st['ready']):.0f} ms ({n} starts)"
     sc = su.cold("sidecache")
     row("cold start to ready (first answer for the others), median ↓", cells,
-        "; ".join(f"{rtext(fmt_ratio(sc, su.cold(s)))} {SHORT[s]}" for s in SERVERS[1:] if s != "nscd-yes"), "")
+        "; ".join(f"{rtext(fmt_ratio(sc, su.cold(s)))} {SHORT[s]}" for s in ("nscd-no", "unbound", "dnsmasq")), "")
     out.append("")
     other = [(k, num(x.get("other_cpu"))) for k in ("gai", "dnsperf", "resperf", "latency") for x in su.rec.get(k, [])]
     other = [(k, v) for k, v in other if v is not None]
@@ -371,7 +379,7 @@ def chart(su, path):
         ax.legend(fontsize=7, loc="upper center", ncol=len(servers) + (line is not None))
 
     cfgs = [((t, f), f"{t} thr {'INET' if f == 'inet' else 'UNSPEC'}") for (t, f) in su.gai_configs]
-    bars(axes[0][0], cfgs, ["sidecache", "nscd-no", "nscd-yes"],
+    bars(axes[0][0], cfgs, ["sidecache", "sidecache-socket", "nscd-no", "nscd-yes"],
          lambda s, g: su.gai_cps(s, *g[0]), "getaddrinfo calls/s (log)", "nscd door: getaddrinfo throughput", log=True)
     dns_groups = [("dnsperf", "dnsperf QPS"), ("resperf", "resperf max QPS")]
     bars(axes[0][1], dns_groups, ["sidecache", "unbound", "dnsmasq"],

@@ -1,8 +1,10 @@
 /* probe: the small timed lookups of bench/run.sh (first-address share, staleness after expiry, time to ready).
  *
  *   gcc -O2 -Wall -o probe probe.c
- *   probe first KIND NAME COUNT
- *       COUNT lookups of NAME; counts which IPv4 address came first in each answer. Prints
+ *   probe first KIND NAME COUNT [INTERVAL_US]
+ *       COUNT lookups of NAME, INTERVAL_US apart (default 0); counts which IPv4 address came first in each answer.
+ *       (A server may change the order on a timer rather than per answer: sidecache's shared map does every 100 ms,
+ *       so lookups spread over seconds, as an application's are, see its rotation and a tight loop does not.) Prints
  *       "lookups=N errors=E distinct=D top_share=PERCENT dist=ADDR:N,ADDR:N,..."
  *   probe once KIND NAME
  *       One lookup. Prints "t0=NS result=ADDRS": t0 is CLOCK_REALTIME just before the lookup, ADDRS the sorted IPv4
@@ -48,7 +50,7 @@ static int64_t now_ns(void) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: probe first KIND NAME COUNT | once KIND NAME | poll KIND NAME OLD NEW T0_NS TTL_MS BOUND_MS"
+    fprintf(stderr, "usage: probe first KIND NAME COUNT [INTERVAL_US] | once KIND NAME | poll KIND NAME OLD NEW T0_NS TTL_MS BOUND_MS"
                     " | ready KIND NAME T_START_NS BOUND_MS\n");
     exit(2);
 }
@@ -243,13 +245,18 @@ int main(int argc, char **argv) {
     uint32_t addrs[MAX_ADDRS];
     char set[1024];
 
-    if (strcmp(mode, "first") == 0 && argc == 5) {
+    if (strcmp(mode, "first") == 0 && (argc == 5 || argc == 6)) {
         long count = atol(argv[4]);
-        if (count < 1 || count > 1000000) usage();
+        long interval_us = argc == 6 ? atol(argv[5]) : 0;
+        if (count < 1 || count > 1000000 || interval_us < 0 || interval_us > 1000000) usage();
         uint32_t seen[MAX_ADDRS];
         long hits[MAX_ADDRS] = {0}, errors = 0, top = 0;
         int distinct = 0;
         for (long i = 0; i < count; i++) {
+            if (interval_us > 0 && i > 0) {
+                struct timespec pause = {interval_us / 1000000, (interval_us % 1000000) * 1000};
+                nanosleep(&pause, NULL);
+            }
             int n = lookup(name, addrs);
             if (n < 1) { errors++; continue; }
             int k = 0;
