@@ -344,6 +344,10 @@ def markdown(su):
     return "\n".join(out) + "\n"
 
 
+def tick(s):
+    return SHORT[s].replace("sidecache socket", "sidecache\nsocket")
+
+
 def chart(su, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -373,6 +377,8 @@ def chart(su, path):
         ax.set_title(title, fontsize=10)
         if log:
             ax.set_yscale("log")
+            top = max([value(s, g) or 0 for s in servers for g in groups] + [1])
+            ax.set_ylim(top=top * 60)
         if line is not None:
             ax.axhline(line, color="black", linestyle="--", linewidth=0.8, label=line_label)
         ax.margins(y=0.35)
@@ -396,7 +402,7 @@ def chart(su, path):
     for s, d in items:
         v, bound = su.stale_ms(s, d)
         vals.append(v if v is not None else bound)
-        labels.append(f"{SHORT[s]}\n{DOOR[d]}")
+        labels.append(f"{tick(s)}\n{DOOR[d]}")
         colors.append(COLOR[s])
         hatches.append("//" if v is None else "")
     b = ax.bar(range(len(items)), vals, color=colors)
@@ -426,7 +432,7 @@ def chart(su, path):
     ax.axhline(30, color="black", linestyle="--", linewidth=0.8, label="target 30 %")
     ax.axhline(25, color="grey", linestyle=":", linewidth=0.8, label="even 25 %")
     ax.set_xticks(range(len(items)))
-    ax.set_xticklabels([f"{SHORT[s]}\n{DOOR[d]}" for s, d in items], fontsize=7)
+    ax.set_xticklabels([f"{tick(s)}\n{DOOR[d]}" for s, d in items], fontsize=7)
     ax.set_ylim(0, 115)
     ax.set_ylabel("% of lookups with the most frequent first address", fontsize=9)
     ax.set_title("first-address share, 4 A records", fontsize=10)
