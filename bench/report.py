@@ -27,6 +27,7 @@ SHORT = {"sidecache": "sidecache", "sidecache-socket": "sidecache socket", "nscd
 COLOR = {"sidecache": "#d95f02", "sidecache-socket": "#fdae6b", "nscd-no": "#7570b3", "nscd-yes": "#b3b0e0", "unbound": "#1b9e77",
          "dnsmasq": "#66a61e"}
 DOOR = {"gai": "nscd door", "dns": "DNS door"}
+BUSY = 25  # % of one core used outside the pod during a run, above which the run is marked as disturbed (*)
 
 
 def parse(path):
@@ -84,11 +85,20 @@ def rtext(r):
     return f"{r:.2f}×" if r < 10 else (f"{r:.1f}×" if r < 100 else f"{r:.0f}×")
 
 
+def busy(r):
+    v = num(r.get("other_cpu"))
+    return v is not None and v > BUSY
+
+
+def runs_text(values, busies):
+    return ", ".join(fmt_int(v) + ("*" if b else "") for v, b in zip(values, busies))
+
+
 class Suite:
     def __init__(self, meta, rec):
         self.meta, self.rec = meta, rec
         # getaddrinfo
-        self.gai = defaultdict(lambda: {"cps": [], "p50": [], "p99": [], "bad": 0, "calls": 0})
+        self.gai = defaultdict(lambda: {"cps": [], "p50": [], "p99": [], "bad": 0, "calls": 0, "busy": False})
         for r in rec["gai"]:
             g = self.gai[(r["server"], int(r["threads"]), r["family"])]
             g["cps"].append(num(r["cps"]))
@@ -96,19 +106,25 @@ class Suite:
             g["p99"].append(num(r["p99"]))
             g["bad"] += int(r["fail"]) + int(r["wrong"])
             g["calls"] += int(r["calls"])
+            g["busy"] |= busy(r)
         self.gai_configs = sorted({(t, f) for (_, t, f) in self.gai}, key=lambda c: (c[0], c[1] != "inet"))
         self.dnsperf = defaultdict(list)
+        self.dnsperf_busy = defaultdict(list)
         self.dnsperf_lost = defaultdict(int)
         for r in rec["dnsperf"]:
             self.dnsperf[r["server"]].append(num(r["qps"]))
+            self.dnsperf_busy[r["server"]].append(busy(r))
             self.dnsperf_lost[r["server"]] += int(num(r["lost"]) or 0)
         self.resperf = defaultdict(list)
         self.resperf_fell = defaultdict(list)
+        self.resperf_busy = defaultdict(list)
         for r in rec["resperf"]:
             self.resperf[r["server"]].append(num(r["max_qps"]))
+            self.resperf_busy[r["server"]].append(busy(r))
             self.resperf_fell[r["server"]].append(num(r.get("fell_behind_at")))
-        self.latency = defaultdict(lambda: {"p50": [], "p99": []})
+        self.latency = defaultdict(lambda: {"p50": [], "p99": [], "busy": False})
         for r in rec["latency"]:
+            self.latency[r["server"]]["busy"] |= busy(r)
             self.latency[r["server"]]["p50"].append(num(r["p50_us"]))
             self.latency[r["server"]]["p99"].append(num(r["p99_us"]))
         self.first = {(r["server"], r["door"]): r for r in rec["first"]}
@@ -201,7 +217,8 @@ def markdown(su):
             cps[s] = mean(g["cps"])
             bad = f", **{g['bad']} failed**" if g["bad"] else ""
             us = lambda v: "<1" if v is not None and v < 0.5 else fmt_int(v)  # 1 µs histogram buckets
-            cells[s] = f"{fmt_int(cps[s])} ({us(mean(g['p50']))} / {us(mean(g['p99']))}{bad})"
+            star = "*" if g["busy"] else ""
+            cells[s] = f"{fmt_int(cps[s])}{star} ({us(mean(g['p50']))} / {us(mean(g['p99']))}{bad})"
         r_no = fmt_ratio(cps.get("sidecache"), cps.get("nscd-no"))
         r_yes = fmt_ratio(cps.get("sidecache"), cps.get("nscd-yes"))
         r_sock = fmt_ratio(cps.get("sidecache-socket"), cps.get("nscd-no"))
@@ -215,7 +232,7 @@ def markdown(su):
     for s in SERVERS:
         if su.dnsperf.get(s):
             q[s] = mean(su.dnsperf[s])
-            runs = ", ".join(fmt_int(x) for x in su.dnsperf[s])
+            runs = runs_text(su.dnsperf[s], su.dnsperf_busy[s])
             lost = f", {su.dnsperf_lost[s]} lost" if su.dnsperf_lost[s] else ""
             cells[s] = f"{fmt_int(q[s])} ({runs}{lost})"
     ru, rd = fmt_ratio(q.get("sidecache"), q.get("unbound")), fmt_ratio(q.get("sidecache"), q.get("dnsmasq"))
@@ -227,7 +244,7 @@ def markdown(su):
             q[s] = mean(su.resperf[s])
             fell = [x for x in su.resperf_fell[s] if x is not None]
             note = f"; resperf fell behind at {', '.join(fmt_int(x) for x in fell)}" if fell else ""
-            cells[s] = f"{fmt_int(q[s])} ({', '.join(fmt_int(x) for x in su.resperf[s])}{note})"
+            cells[s] = f"{fmt_int(q[s])} ({runs_text(su.resperf[s], su.resperf_busy[s])}{note})"
     ru, rd = fmt_ratio(q.get("sidecache"), q.get("unbound")), fmt_ratio(q.get("sidecache"), q.get("dnsmasq"))
     row("DNS door: resperf maximum throughput, QPS (runs)", cells, f"{rtext(ru)} unbound; {rtext(rd)} dnsmasq",
         f"≥ 1.0× unbound: {verdict(ru is not None and ru >= 1.0)}")
@@ -236,7 +253,7 @@ def markdown(su):
     for s in SERVERS:
         if s in su.latency:
             p50, p99[s] = mean(su.latency[s]["p50"]), mean(su.latency[s]["p99"])
-            cells[s] = f"{fmt_int(p50)} / {fmt_int(p99[s])}"
+            cells[s] = f"{fmt_int(p50)} / {fmt_int(p99[s])}{'*' if su.latency[s]['busy'] else ''}"
     ru, rd = fmt_ratio(p99.get("sidecache"), p99.get("unbound")), fmt_ratio(p99.get("sidecache"), p99.get("dnsmasq"))
     row(f"DNS door: p50 / p99 µs at {int(num(rate) or 0):,} QPS ↓", cells,
         f"p99 {rtext(ru)} unbound; {rtext(rd)} dnsmasq", f"p99 ≤ unbound: {verdict(ru is not None and ru <= 1.0)}")
@@ -326,9 +343,11 @@ def markdown(su):
     other = [(k, v) for k, v in other if v is not None]
     if other:
         worst = max(other, key=lambda kv: kv[1])
+        n_busy = len([v for _, v in other if v > BUSY])
         out.append(f"CPU used by processes outside the pod during the {len(other)} timed runs (other work on the "
                    f"machine): mean {mean([v for _, v in other]):.0f} %, at most {worst[1]:.0f} % of one core "
-                   f"(in a {worst[0]} run); runs with much of it are the noisy ones.")
+                   f"(in a {worst[0]} run). \\* marks a figure with a run during which it exceeded {BUSY} % "
+                   f"({n_busy} of {len(other)} runs): such runs had less than the whole machine.")
     base = su.rec.get("baseline")
     if base:
         out.append(f"Check with no server on the nscd socket (the getaddrinfo clients' own DNS is dead): "
