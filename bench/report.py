@@ -91,7 +91,7 @@ def busy(r):
 
 
 def runs_text(values, busies):
-    return ", ".join(fmt_int(v) + ("*" if b else "") for v, b in zip(values, busies))
+    return ", ".join(fmt_int(v) + ("\\*" if b else "") for v, b in zip(values, busies))
 
 
 class Suite:
@@ -217,7 +217,7 @@ def markdown(su):
             cps[s] = mean(g["cps"])
             bad = f", **{g['bad']} failed**" if g["bad"] else ""
             us = lambda v: "<1" if v is not None and v < 0.5 else fmt_int(v)  # 1 µs histogram buckets
-            star = "*" if g["busy"] else ""
+            star = "\\*" if g["busy"] else ""
             cells[s] = f"{fmt_int(cps[s])}{star} ({us(mean(g['p50']))} / {us(mean(g['p99']))}{bad})"
         r_no = fmt_ratio(cps.get("sidecache"), cps.get("nscd-no"))
         r_yes = fmt_ratio(cps.get("sidecache"), cps.get("nscd-yes"))
@@ -253,7 +253,8 @@ def markdown(su):
     for s in SERVERS:
         if s in su.latency:
             p50, p99[s] = mean(su.latency[s]["p50"]), mean(su.latency[s]["p99"])
-            cells[s] = f"{fmt_int(p50)} / {fmt_int(p99[s])}{'*' if su.latency[s]['busy'] else ''}"
+            star = "\\*" if su.latency[s]["busy"] else ""
+            cells[s] = f"{fmt_int(p50)} / {fmt_int(p99[s])}{star}"
     ru, rd = fmt_ratio(p99.get("sidecache"), p99.get("unbound")), fmt_ratio(p99.get("sidecache"), p99.get("dnsmasq"))
     row(f"DNS door: p50 / p99 µs at {int(num(rate) or 0):,} QPS ↓", cells,
         f"p99 {rtext(ru)} unbound; {rtext(rd)} dnsmasq", f"p99 ≤ unbound: {verdict(ru is not None and ru <= 1.0)}")
