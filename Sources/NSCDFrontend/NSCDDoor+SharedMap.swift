@@ -70,14 +70,23 @@ extension NSCDDoor {
         return Self.mapRecord(request, timed)
     }
 
-    /// Removes records from the map: all (`name == nil`) or those of one host name, whatever the request type.
+    /// Removes records from the map: all (`name == nil`) or those of one host name, whatever the request type —
+    /// and the records of every shorter name that the search list may have expanded to it (flushing
+    /// `foo.ns.svc.cluster.local` also drops `foo` and `foo.ns`, whose answers may have come from it).
     func invalidateSharedMap(_ name: String?) {
         guard let map = sharedMap else { return }
-        let wanted = name.map { Array($0.utf8) + [0] }
+        func folded<S: Sequence<UInt8>>(_ bytes: S) -> [UInt8] {
+            var result = bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
+            while result.last == 0 || result.last == UInt8(ascii: ".") { result.removeLast() }
+            return result
+        }
+        let wanted = name.map { folded($0.utf8) }
         _ = map.invalidate { key in
             guard let wanted else { return true }
-            return key.key.count == wanted.count
-                && zip(key.key, wanted).allSatisfy { a, b in a == b || (a | 0x20 == b | 0x20 && (a | 0x20) >= 0x61 && (a | 0x20) <= 0x7A) }
+            let candidate = folded(key.key)
+            guard !candidate.isEmpty, candidate.count <= wanted.count else { return false }
+            return wanted.starts(with: candidate)
+                && (candidate.count == wanted.count || wanted[candidate.count] == UInt8(ascii: "."))
         }
     }
 

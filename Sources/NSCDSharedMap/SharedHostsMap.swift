@@ -75,6 +75,8 @@ public final class SharedHostsMap: Sendable {
         else { throw SharedMapError(.invalidConfiguration, "size must be 4KiB ... 2GiB") }
         self.configuration = configuration
         self.logger = logger
+        // A predecessor that died between creating a generation and installing it left its temporary file.
+        SharedMapFile.removeLeftovers(stablePath: configuration.path)
         let file = try SharedMapFile.create(
             stablePath: configuration.path, dataSize: configuration.dataSize, module: configuration.module, timestamp: wall)
         var fds: [Int32] = [-1, -1]
@@ -123,7 +125,7 @@ public final class SharedHostsMap: Sendable {
     public func handout() -> (descriptor: Int32, mapSize: Int)? {
         state.withLock { state in
             guard let file = state.file else { return nil }
-            let copy = dup(file.readOnlyDescriptor)
+            let copy = fcntl(file.readOnlyDescriptor, F_DUPFD_CLOEXEC, 0)
             guard copy >= 0 else { return nil }
             statistics.bump(statistics.handouts)
             return (copy, file.fileSize)
@@ -296,13 +298,29 @@ public final class SharedHostsMap: Sendable {
 
     // MARK: - Time
 
+    /// Closes the retired generations whose grace period is over, raising their size a second time first.
+    private func retireDue(_ state: inout State, now: UInt64) {
+        state.retiring.removeAll { old in
+            guard now >= old.closeAt else { return false }
+            // A client that received this file's descriptor just before the swap and mapped it after the first
+            // raise took that raised size as its own: the second raise moves it on too.
+            old.file.region.retire()
+            old.file.close(remove: true)
+            return true
+        }
+    }
+
     /// Does what is due at `now`: deadlines (republish fresh data or flip to unusable), refresh pokes, rotation,
     /// the header timestamp, retired generations, reclamation. `refresh` asks the engine's cache (never the
     /// upstream) for the key's current record. Returns the engine-clock instant of the next thing due.
     @discardableResult
     public func tick(now: UInt64, wall: Int64, refresh: (SharedMapKey) -> SharedMapRecord?) -> UInt64 {
         state.withLock { state in
-            guard let file = state.file else { return now + configuration.timestampInterval }
+            guard let file = state.file else {
+                // Off: still close the generations retired before, once their grace period is over.
+                retireDue(&state, now: now)
+                return now + configuration.timestampInterval
+            }
             let window = configuration.refreshWindow
             var next: UInt64 = .max
             for key in Array(state.records.keys) {
@@ -329,7 +347,11 @@ public final class SharedHostsMap: Sendable {
             if configuration.rotationPeriod > 0 && now >= state.nextRotation {
                 state.nextRotation = now + configuration.rotationPeriod
                 for key in Array(state.records.keys) {
-                    guard var tracked = state.records[key], tracked.record.variants > 1 else { continue }
+                    // Only names asked through the socket lately: a name nobody asks for any more would otherwise be
+                    // rewritten every period until its deadline, garbage that forces swaps.
+                    guard var tracked = state.records[key], tracked.record.variants > 1,
+                        now < tracked.lastDemand + window
+                    else { continue }
                     tracked.step = (tracked.step + 1) % tracked.record.variants
                     state.records[key] = tracked
                     if let bytes = tracked.record.render(tracked.step) {
@@ -341,14 +363,7 @@ public final class SharedHostsMap: Sendable {
                 state.nextTimestamp = now + configuration.timestampInterval
                 state.file?.region.setTimestamp(wall)
             }
-            state.retiring.removeAll { old in
-                guard now >= old.closeAt else { return false }
-                // A client that received this file's descriptor just before the swap and mapped it after the first
-                // raise took that raised size as its own: the second raise moves it on too.
-                old.file.region.retire()
-                old.file.close(remove: true)
-                return true
-            }
+            retireDue(&state, now: now)
             if Double(state.firstFree - state.live) >= configuration.garbageFraction * Double(configuration.dataSize) {
                 reclaim(&state, now: now, wall: wall)
             }
@@ -357,7 +372,7 @@ public final class SharedHostsMap: Sendable {
             for tracked in state.records.values {
                 next = min(next, tracked.record.deadline - min(tracked.record.deadline, Self.flipLead))
                 if !tracked.poked, let at = tracked.record.refreshAt, now < tracked.lastDemand + window { next = min(next, at) }
-                if tracked.record.variants > 1 && configuration.rotationPeriod > 0 { next = min(next, state.nextRotation) }
+                if tracked.record.variants > 1 && configuration.rotationPeriod > 0 && now < tracked.lastDemand + window { next = min(next, state.nextRotation) }
             }
             next = min(next, state.nextTimestamp)
             for old in state.retiring { next = min(next, old.closeAt) }

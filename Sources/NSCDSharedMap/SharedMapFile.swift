@@ -97,10 +97,28 @@ final class SharedMapFile: @unchecked Sendable {
         let module = Int(UInt32(littleEndian: base.load(fromByteOffset: SharedMapLayout.moduleOffset, as: UInt32.self)))
         let dataSize = Int(UInt32(littleEndian: base.load(fromByteOffset: SharedMapLayout.dataSizeOffset, as: UInt32.self)))
         guard version == SharedMapLayout.version, header == Int32(SharedMapLayout.headerSize), module > 0, module < 1 << 20,
+            dataSize < 1 << 31,
             SharedMapLayout.mappingSize(module: module, dataSize: dataSize) + 1 <= Int(status.st_size)
         else { return false }
         SharedMapRegion(base: base, length: length, module: module).retire()
         return true
+    }
+
+    /// Removes `<stable path>.XXXXXX` files (mkstemp's names for generations not yet installed) left in the map's
+    /// directory by a run that died before installing them. Called before this run creates its first one.
+    static func removeLeftovers(stablePath: String) {
+        guard let slash = stablePath.lastIndex(of: "/") else { return }
+        let directory = String(stablePath[..<slash]).isEmpty ? "/" : String(stablePath[..<slash])
+        let base = String(stablePath[stablePath.index(after: slash)...])
+        guard let stream = opendir(directory) else { return }
+        defer { closedir(stream) }
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard name.count == base.count + 7, name.hasPrefix(base + ".") else { continue }
+            unlink(directory + "/" + name)
+        }
     }
 
     static func makeDirectories(_ path: String) throws(SharedMapError) {

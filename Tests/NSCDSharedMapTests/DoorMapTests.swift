@@ -12,13 +12,13 @@ import Testing
 @Suite(.serialized)
 struct DoorMapTests {
     static func withDoor(
-        rotation: UInt64 = 0,
+        rotation: UInt64 = 0, resolvConf: String = "nameserver 192.0.2.53\noptions ndots:1\n",
         _ body: @Sendable (String, ScriptedUpstream, NSCDDoor, ManualClock) async throws -> Void
     ) async throws {
         let directory = try makeScratchDirectory("door-map")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try "".write(toFile: directory + "/hosts", atomically: true, encoding: .utf8)
-        try "nameserver 192.0.2.53\noptions ndots:1\n".write(toFile: directory + "/resolv.conf", atomically: true, encoding: .utf8)
+        try resolvConf.write(toFile: directory + "/resolv.conf", atomically: true, encoding: .utf8)
         let upstream = ScriptedUpstream()
         upstream.setFallback(.fail(.timeout))
         let clock = ManualClock()
@@ -74,6 +74,28 @@ struct DoorMapTests {
             let v4 = NSCDRequest(type: .getHostByName, key: request.key)
             let v4Reply = try await Self.ask(socket, v4)
             #expect(Self.mapped(door, v4) == v4Reply, "GETHOSTBYNAME is a separate key with its own record")
+        }
+    }
+
+    /// Flushing a name (root's INVALIDATE, `sidecache flush NAME`) also drops the records of the short names the
+    /// search list expanded to it; other names stay.
+    @Test(.enabled(if: geteuid() == 0, "INVALIDATE is accepted from root only"))
+    func flushingANameDropsItsSearchListRecords() async throws {
+        let resolvConf = "nameserver 192.0.2.53\nsearch ns.svc.test svc.test\noptions ndots:2\n"
+        try await Self.withDoor(resolvConf: resolvConf) { socket, upstream, door, _ in
+            for name: DNSName in ["foo.ns.svc.test", "bar.ns.svc.test"] {
+                upstream.answer(name, .a, [.a(name, IPv4Bytes(192, 0, 2, 7), ttl: 60)])
+                upstream.answer(name, .aaaa, [.aaaa(name, IPv6Bytes("2001:db8::7")!, ttl: 60)])
+            }
+            let short = Self.getai("foo"), full = Self.getai("foo.ns.svc.test"), other = Self.getai("bar")
+            for request in [short, full, other] { _ = try await Self.ask(socket, request) }
+            let published = try await Self.eventually { [short, full, other].allSatisfy { Self.mapped(door, $0) != nil } }
+            #expect(published, "\([short, full, other].map { Self.mapped(door, $0) != nil })")
+            let reply = try await Self.ask(socket, NSCDRequest(type: .invalidate, key: Array("FOO.ns.svc.test.".utf8) + [0]))
+            #expect(reply == [0, 0, 0, 0])
+            #expect(Self.mapped(door, full) == nil)
+            #expect(Self.mapped(door, short) == nil, "foo was answered through the flushed name")
+            #expect(Self.mapped(door, other) != nil)
         }
     }
 
