@@ -13,6 +13,7 @@ extension SharedHostsMap {
             state.live = 0
             state.file = fresh
             rewriteAll(&state, now: now, wall: wall)
+            handoutFile.withLock { $0 = fresh }
             do {
                 try fresh.install()
             } catch {

@@ -25,6 +25,9 @@ public final class SharedHostsMap: Sendable {
     public let statistics = SharedMapStatistics()
     let logger: Logger
     let state: Mutex<State>
+    /// The generation GETFDHST hands out, behind its own lock: the accept thread never waits for a tick, a publish
+    /// or a swap that holds `state` (lock order: `state`, then this; never the other way).
+    let handoutFile: Mutex<SharedMapFile?>
     /// Wakes the timer thread when a record's deadline is earlier than what it sleeps towards.
     private let wakeRead: Int32
     private let wakeWrite: Int32
@@ -87,6 +90,7 @@ public final class SharedHostsMap: Sendable {
         wakeRead = fds[0]
         wakeWrite = fds[1]
         state = Mutex(State(file: file, chains: Array(repeating: [], count: configuration.module)))
+        handoutFile = Mutex(file)
     }
 
     deinit {
@@ -123,8 +127,8 @@ public final class SharedHostsMap: Sendable {
     /// A descriptor for one GETFDHST reply (a `dup` of the read-only one, which the caller closes after sending)
     /// and the size to announce (the whole file, never more); nil when the map is off.
     public func handout() -> (descriptor: Int32, mapSize: Int)? {
-        state.withLock { state in
-            guard let file = state.file else { return nil }
+        handoutFile.withLock { file in
+            guard let file else { return nil }
             let copy = fcntl(file.readOnlyDescriptor, F_DUPFD_CLOEXEC, 0)
             guard copy >= 0 else { return nil }
             statistics.bump(statistics.handouts)
@@ -425,6 +429,7 @@ public final class SharedHostsMap: Sendable {
         guard let file = state.file else { return }
         logger.error("shared map turned off; the nscd socket keeps answering", metadata: ["reason": "\(reason)"])
         for key in Array(state.records.keys) { expire(&state, key) }
+        handoutFile.withLock { $0 = nil }
         file.region.retire()
         state.file = nil
         state.retiring.append(Retiring(file: file, closeAt: 0))
