@@ -36,3 +36,40 @@ zone:
 KNOT
     } > "$work/knot.conf"
 }
+
+# write_nscd_conf FILE SHARED: glibc nscd's configuration as the benchmarks run it (hosts only, one hour positive,
+# 20 s negative, no persistence), with `shared hosts SHARED` (yes: clients read its shared-memory map).
+write_nscd_conf() {
+    local file=$1 shared=$2
+    printf '\t%s\n' "debug-level 0" "paranoia no" "enable-cache passwd no" "enable-cache group no" \
+        "enable-cache services no" "enable-cache netgroup no" "enable-cache hosts yes" \
+        "positive-time-to-live hosts 3600" "negative-time-to-live hosts 20" "suggested-size hosts 211" \
+        "check-files hosts yes" "persistent hosts no" "shared hosts $shared" "max-db-size hosts 33554432" >"$file"
+}
+
+# glibc_bench_namespace PREFIX TMPFS_SIZE SHARED
+# Inside a fresh network + mount namespace: lo up with 127.0.0.2/32 (so AI_ADDRCONFIG lets getaddrinfo ask), a
+# scratch directory in $work (removed at exit, after killing $server_pid and $knot_pid), a tmpfs on /var/run/nscd,
+# and bind mounts of our own resolv.conf (nameserver 127.0.0.53; $work/resolv.dead names nobody), hosts,
+# nsswitch.conf and nscd.conf (`shared hosts SHARED`) over /etc. The mounts live and die with the namespace.
+glibc_bench_namespace() {
+    local prefix=$1 size=$2 shared=$3
+    ip link set lo up
+    ip addr add 127.0.0.2/32 dev lo
+    work=$(mktemp -d "/tmp/$prefix.XXXXXX")
+    knot_pid=""
+    server_pid=""
+    trap 'for pid in $server_pid $knot_pid; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+    [ -d /var/run/nscd ] || { echo "no /var/run/nscd: install the nscd package (bash .ci/install-deps)" >&2; exit 1; }
+    mount -t tmpfs -o "size=$size,mode=755" tmpfs /var/run/nscd
+    mountpoint -q /var/run/nscd || { echo "tmpfs on /var/run/nscd missing" >&2; exit 1; }
+    printf 'nameserver 127.0.0.53\noptions attempts:1 timeout:1\n' >"$work/resolv.conf"
+    printf 'nameserver 127.0.0.9\noptions attempts:1 timeout:1\n' >"$work/resolv.dead"
+    printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' >"$work/hosts"
+    printf 'passwd: files\ngroup: files\nhosts: files dns\nservices: files\nnetgroup: files\n' >"$work/nsswitch.conf"
+    write_nscd_conf "$work/nscd.conf" "$shared"
+    mount --bind "$work/resolv.conf" /etc/resolv.conf
+    mount --bind "$work/hosts" /etc/hosts
+    mount --bind "$work/nsswitch.conf" /etc/nsswitch.conf
+    mount --bind "$work/nscd.conf" /etc/nscd.conf
+}

@@ -58,45 +58,7 @@ if [ -z "${SIDECACHE_BENCH_INSIDE:-}" ]; then
         bash "$0" --duration "$duration" --threads "$threads" --rounds "$rounds" --names "$names" --rotation "$rotation"
 fi
 
-ip link set lo up
-ip addr add 127.0.0.2/32 dev lo # a non-loopback address, or AI_ADDRCONFIG makes getaddrinfo fail
-work=$(mktemp -d /tmp/sidecache-map-bench.XXXXXX)
-knot_pid=""
-server_pid=""
-cleanup() {
-    for pid in $server_pid $knot_pid; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-[ -d /var/run/nscd ] || { echo "no /var/run/nscd: install the nscd package (bash .ci/install-deps)" >&2; exit 1; }
-mount -t tmpfs -o size=64m,mode=755 tmpfs /var/run/nscd
-mountpoint -q /var/run/nscd || { echo "tmpfs on /var/run/nscd missing" >&2; exit 1; }
-printf 'nameserver 127.0.0.53\noptions attempts:1 timeout:1\n' > "$work/resolv.conf"
-printf 'nameserver 127.0.0.9\noptions attempts:1 timeout:1\n' > "$work/resolv.dead"
-printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' > "$work/hosts"
-printf 'passwd: files\ngroup: files\nhosts: files dns\nservices: files\nnetgroup: files\n' > "$work/nsswitch.conf"
-cat > "$work/nscd.conf" <<'NSCD'
-	debug-level		0
-	paranoia		no
-	enable-cache		passwd		no
-	enable-cache		group		no
-	enable-cache		services	no
-	enable-cache		netgroup	no
-	enable-cache		hosts		yes
-	positive-time-to-live	hosts		3600
-	negative-time-to-live	hosts		20
-	suggested-size		hosts		211
-	check-files		hosts		yes
-	persistent		hosts		no
-	shared			hosts		yes
-	max-db-size		hosts		33554432
-NSCD
-mount --bind "$work/resolv.conf" /etc/resolv.conf
-mount --bind "$work/hosts" /etc/hosts
-mount --bind "$work/nsswitch.conf" /etc/nsswitch.conf
-mount --bind "$work/nscd.conf" /etc/nscd.conf
+glibc_bench_namespace sidecache-map-bench 64m yes
 
 gcc -O2 -pthread -o "$work/gai_bench" "$root/bench/clients/gai_bench.c"
 gcc -O2 -o "$work/map_client" "$root/Tests/Scenarios/clients/map_client.c"
