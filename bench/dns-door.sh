@@ -60,29 +60,7 @@ write_bench_upstream "$work" "$names" "127.0.0.53@53"
 knotd -c "$work/knot.conf" 2>"$work/knot.log" & pids+=($!)
 
 # unbound: 2 threads, SO_REUSEPORT, forwarding to the same upstream (the reference in performance-notes.md).
-cat > "$work/unbound.conf" <<UNBOUND
-server:
-    interface: 127.0.0.2
-    port: 53
-    num-threads: 2
-    so-reuseport: yes
-    do-not-query-localhost: no
-    access-control: 127.0.0.0/8 allow
-    username: ""
-    chroot: ""
-    directory: "$work"
-    pidfile: "$work/unbound.pid"
-    use-syslog: no
-    logfile: ""
-    verbosity: 0
-    module-config: "iterator"
-    msg-cache-size: 16m
-    rrset-cache-size: 16m
-    prefetch: yes
-forward-zone:
-    name: "."
-    forward-addr: 127.0.0.53@53
-UNBOUND
+write_unbound_conf "$work/unbound.conf" "$work" 127.0.0.2 127.0.0.53@53
 unbound -d -c "$work/unbound.conf" 2>"$work/unbound.log" & pids+=($!)
 
 mkdir -p "$work/nscd"

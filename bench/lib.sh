@@ -73,3 +73,33 @@ glibc_bench_namespace() {
     mount --bind "$work/nsswitch.conf" /etc/nsswitch.conf
     mount --bind "$work/nscd.conf" /etc/nscd.conf
 }
+
+# write_unbound_conf FILE WORK INTERFACE FORWARD: unbound as the DNS-door reference (performance-notes.md): 2 threads,
+# SO_REUSEPORT, 16 MiB caches, prefetch, answering on INTERFACE:53 and forwarding everything to FORWARD
+# (ADDRESS@PORT; loopback allowed); its files in WORK.
+write_unbound_conf() {
+    local file=$1 work=$2 interface=$3 forward=$4
+    cat >"$file" <<UNBOUND
+server:
+    interface: $interface
+    port: 53
+    num-threads: 2
+    so-reuseport: yes
+    do-not-query-localhost: no
+    access-control: 127.0.0.0/8 allow
+    username: ""
+    chroot: ""
+    directory: "$work"
+    pidfile: "$work/unbound.pid"
+    use-syslog: no
+    logfile: ""
+    verbosity: 0
+    module-config: "iterator"
+    msg-cache-size: 16m
+    rrset-cache-size: 16m
+    prefetch: yes
+forward-zone:
+    name: "."
+    forward-addr: $forward
+UNBOUND
+}

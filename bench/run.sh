@@ -96,6 +96,8 @@ fi
 
 # shellcheck source=Tests/Scenarios/pod-lib.sh
 . "$root/Tests/Scenarios/pod-lib.sh"
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 # The bound covers waits for /tmp/swift.lock too (up to 20 minutes per block while others build).
 if [[ ${SIDECACHE_BENCH_MODE:-full} == quick ]]; then limit=3600; else limit=7200; fi
 pod_enter "$limit" "nscd unbound dnsmasq dnsperf resperf gcc flock" "$@"
@@ -190,48 +192,9 @@ baseline=$(glibc_client 30 "$bin/gai_bench" -n "$work/gai.names" -o -f unspec)
 record "baseline $baseline"
 
 # --- Servers --------------------------------------------------------------------------------------------------------
-write_nscd_conf() {  # write_nscd_conf yes|no
-    cat <<EOF
-	debug-level		0
-	paranoia		no
-	enable-cache		passwd		no
-	enable-cache		group		no
-	enable-cache		services	no
-	enable-cache		netgroup	no
-	enable-cache		hosts		yes
-	positive-time-to-live	hosts		3600
-	negative-time-to-live	hosts		20
-	suggested-size		hosts		211
-	check-files		hosts		yes
-	persistent		hosts		no
-	shared			hosts		$1
-	max-db-size		hosts		33554432
-EOF
-}
-write_nscd_conf no >"$work/nscd-no.conf"
-write_nscd_conf yes >"$work/nscd-yes.conf"
-cat >"$work/unbound.conf" <<EOF
-server:
-    interface: 127.0.0.1
-    port: 53
-    num-threads: 2
-    so-reuseport: yes
-    access-control: 127.0.0.0/8 allow
-    username: ""
-    chroot: ""
-    directory: "$work"
-    pidfile: "$work/unbound.pid"
-    use-syslog: no
-    logfile: ""
-    verbosity: 0
-    module-config: "iterator"
-    msg-cache-size: 16m
-    rrset-cache-size: 16m
-    prefetch: yes
-forward-zone:
-    name: "."
-    forward-addr: $CLUSTER_DNS@53
-EOF
+write_nscd_conf "$work/nscd-no.conf" no
+write_nscd_conf "$work/nscd-yes.conf" yes
+write_unbound_conf "$work/unbound.conf" "$work" 127.0.0.1 "$CLUSTER_DNS@53"
 
 rss_of() {  # rss_of PID -> "VmRSS RssAnon RssFile" in KiB
     awk '/^VmRSS/ {r = $2} /^RssAnon/ {a = $2} /^RssFile/ {f = $2} END {print r + 0, a + 0, f + 0}' "/proc/$1/status"
