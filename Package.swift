@@ -122,7 +122,7 @@ let package = Package(
         .target(name: "CHeapStatistics", path: "bench/Sources/CHeapStatistics"),
 
         // Shared by the test targets: manual clock, scripted upstream, message builders, process helpers.
-        .target(name: "TestSupport", dependencies: ["DNSWire", "DNSCache"]),
+        .target(name: "TestSupport", dependencies: ["DNSWire", "DNSCache", "CPosixShims"]),
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire", "TestSupport"]),
         .testTarget(name: "DNSCacheTests", dependencies: ["DNSCache", "DNSWire", "TestSupport"]),
         .testTarget(name: "NSCDWireTests", dependencies: ["NSCDWire", "TestSupport"]),

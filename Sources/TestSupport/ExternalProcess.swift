@@ -1,46 +1,129 @@
+import CPosixShims
 import Foundation
 
 /// A program a test starts and stops by its own PID, never by name.
+///
+/// Started with posix_spawn (CPosixShims), not Foundation's `Process`: that one reads /proc/self/fd while starting a
+/// child and crashed the test process (a wild memcpy) while another test opened and closed thousands of sockets.
+/// The child gets only standard input, output and error, an empty signal mask and default signal dispositions.
 public final class ExternalProcess: @unchecked Sendable {
-    public let process: Process
+    public let pid: Int32
     public let name: String
-    private let output: Pipe
+    /// The read end of the pipe that holds the child's standard output and error.
+    private let output: Int32
+    private let lock = NSLock()
+    private var exitStatus: Int32? = nil
 
-    /// Starts `executable` with `arguments`; stdout and stderr go to a pipe read on `stop`.
+    /// Starts `executable` with `arguments`; stdout and stderr go to a pipe read on `stop`. `environment` replaces
+    /// the test's own environment when given.
     public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
-        process = Process()
         name = executable
-        process.executableURL = URL(fileURLWithPath: try ExternalProcess.which(executable))
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        let (pid, output) = try Self.spawn(try Self.which(executable), arguments, environment: environment, input: nil)
+        self.pid = pid
+        self.output = output
     }
 
-    public var pid: Int32 { process.processIdentifier }
-    public var isRunning: Bool { process.isRunning }
+    /// Spawns the program; returns its PID and the read end of its output pipe (and writes `input`, if any, to its
+    /// standard input, then closes that).
+    static func spawn(_ path: String, _ arguments: [String], environment: [String: String]?, input: String?) throws -> (
+        Int32, Int32
+    ) {
+        var outputPipe: [Int32] = [-1, -1]
+        var inputPipe: [Int32] = [-1, -1]
+        guard sidecache_pipe2(&outputPipe, O_CLOEXEC) == 0, sidecache_pipe2(&inputPipe, O_CLOEXEC) == 0 else {
+            throw SpawnError(program: path, code: errno)
+        }
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let variables = environment.map { $0.map { "\($0.key)=\($0.value)" } }
+        let envp = variables.map { $0.map { strdup($0) } + [nil] }
+        defer {
+            argv.forEach { free($0) }
+            envp?.forEach { free($0) }
+        }
+        var pid: Int32 = 0
+        let code = argv.withUnsafeBufferPointer { arguments in
+            if let envp {
+                return envp.withUnsafeBufferPointer {
+                    sidecache_spawn(path, arguments.baseAddress, $0.baseAddress, inputPipe[0], outputPipe[1], &pid)
+                }
+            }
+            return sidecache_spawn(path, arguments.baseAddress, environ, inputPipe[0], outputPipe[1], &pid)
+        }
+        close(outputPipe[1])
+        close(inputPipe[0])
+        guard code == 0 else {
+            close(outputPipe[0])
+            close(inputPipe[1])
+            throw SpawnError(program: path, code: code)
+        }
+        if let input {
+            let bytes = Array(input.utf8)
+            var written = 0
+            while written < bytes.count {
+                let count = bytes[written...].withUnsafeBytes { write(inputPipe[1], $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { break }
+                written += count
+            }
+        }
+        close(inputPipe[1])
+        return (pid, outputPipe[0])
+    }
+
+    /// Reads a descriptor to its end, then closes it.
+    static func drain(_ fd: Int32) -> String {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            bytes += chunk[0..<count]
+        }
+        close(fd)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Reaps the child if it has exited (blocking when `wait`); its exit status then, or nil while it runs.
+    private func reap(wait: Bool) -> Int32? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let exitStatus { return exitStatus }
+        var status: Int32 = 0
+        var result: Int32
+        repeat { result = waitpid(pid, &status, wait ? 0 : WNOHANG) } while result < 0 && errno == EINTR
+        guard result == pid else { return nil }
+        // WIFEXITED: the low 7 bits are 0; then the status is bits 8-15. Otherwise 128 + the signal, as a shell says.
+        exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return exitStatus
+    }
+
+    public var isRunning: Bool { reap(wait: false) == nil }
 
     /// SIGTERM, then SIGKILL after `grace` seconds; returns what the process printed.
     @discardableResult
     public func stop(grace: Double = 3) -> String {
-        if process.isRunning {
+        if isRunning {
             kill(pid, SIGTERM)
             let until = Date().addingTimeInterval(grace)
-            while process.isRunning && Date() < until { usleep(10_000) }
-            if process.isRunning { kill(pid, SIGKILL) }
+            while isRunning && Date() < until { usleep(10_000) }
+            if isRunning { kill(pid, SIGKILL) }
         }
-        process.waitUntilExit()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        return String(decoding: data, as: UTF8.self)
+        _ = reap(wait: true)
+        lock.lock()
+        defer { lock.unlock() }
+        return outputClosed ? "" : { outputClosed = true; return Self.drain(output) }()
     }
+    private var outputClosed = false
 
     public func signal(_ signal: Int32) { kill(pid, signal) }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if reap(wait: false) == nil {
+            kill(pid, SIGKILL)
+            _ = reap(wait: true)
+        }
+        if !outputClosed { close(output) }
     }
 
     /// The full path of a program on PATH (or the path itself), or an error naming the Debian package to install.
@@ -59,23 +142,19 @@ public final class ExternalProcess: @unchecked Sendable {
     public static func run(_ executable: String, _ arguments: [String], input: String? = nil) throws -> (
         status: Int32, output: String
     ) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try which(executable))
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        let inputPipe = Pipe()
-        process.standardInput = input == nil ? FileHandle.nullDevice : inputPipe
-        try process.run()
-        if let input {
-            inputPipe.fileHandleForWriting.write(Data(input.utf8))
-            try? inputPipe.fileHandleForWriting.close()
-        }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let (pid, output) = try spawn(try which(executable), arguments, environment: nil, input: input ?? "")
+        let text = drain(output)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f), text)
     }
+}
+
+/// A program that could not be started.
+public struct SpawnError: Error, CustomStringConvertible {
+    public var program: String
+    public var code: Int32
+    public var description: String { "cannot start \(program): \(String(cString: strerror(code)))" }
 }
 
 public struct MissingTool: Error, CustomStringConvertible {

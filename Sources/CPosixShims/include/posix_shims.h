@@ -28,4 +28,8 @@ void sidecache_store_relaxed_u64(void *address, uint64_t value);
 uint32_t sidecache_load_acquire_u32(const void *address);
 /// A full (sequentially consistent) fence.
 void sidecache_fence(void);
+/// Starts `path` with `argv` and `envp` (NULL-terminated) by posix_spawn: standard input from `stdin_fd`, standard
+/// output and error to `out_fd`, every other descriptor closed, the signal mask empty and TERM/INT/HUP/PIPE at
+/// their defaults (whatever the parent blocks or ignores). Returns 0 and sets *pid, or an errno value. For tests.
+int sidecache_spawn(const char *path, char *const argv[], char *const envp[], int stdin_fd, int out_fd, int *pid);
 #endif
