@@ -183,7 +183,6 @@ glibc_client() {  # glibc_client SECONDS_BOUND COMMAND...
     timeout -k 2 "$bound" unshare -m --propagation private \
         sh -c 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"' sh "$work/resolv.dead" "$@"
 }
-field() { tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k {print $2; exit}'; }
 
 # No server on the socket: nothing may resolve (proves the clients' answers come from the socket).
 rm -rf /var/run/nscd/*

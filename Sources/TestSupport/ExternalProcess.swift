@@ -93,9 +93,14 @@ public final class ExternalProcess: @unchecked Sendable {
         var result: Int32
         repeat { result = waitpid(pid, &status, wait ? 0 : WNOHANG) } while result < 0 && errno == EINTR
         guard result == pid else { return nil }
-        // WIFEXITED: the low 7 bits are 0; then the status is bits 8-15. Otherwise 128 + the signal, as a shell says.
-        exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        exitStatus = Self.exitCode(status)
         return exitStatus
+    }
+
+    /// A wait status as a shell reports it: the exit status (WIFEXITED: the low 7 bits are 0, the status is bits
+    /// 8-15), or 128 + the signal that ended the process.
+    static func exitCode(_ status: Int32) -> Int32 {
+        status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 
     public var isRunning: Bool { reap(wait: false) == nil }
@@ -112,7 +117,9 @@ public final class ExternalProcess: @unchecked Sendable {
         _ = reap(wait: true)
         lock.lock()
         defer { lock.unlock() }
-        return outputClosed ? "" : { outputClosed = true; return Self.drain(output) }()
+        guard !outputClosed else { return "" }
+        outputClosed = true
+        return Self.drain(output)
     }
     private var outputClosed = false
 
@@ -146,7 +153,7 @@ public final class ExternalProcess: @unchecked Sendable {
         let text = drain(output)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return (status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f), text)
+        return (exitCode(status), text)
     }
 }
 

@@ -104,6 +104,8 @@ abort() {  # abort REASON [LOG]   a setup step failed: count it, show the log, e
     summary
     exit 1
 }
+# field KEY "k1=v1 k2=v2 ..."   -> the value of KEY in a client's "key=value" output line (first match)
+field() { tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k {print $2; exit}'; }
 check() {  # check DESCRIPTION EXPECTED ACTUAL
     if [[ $2 == "$3" ]]; then pass "$1"; else fail "$1: expected '$2', got '$3'"; fi
 }

@@ -54,7 +54,6 @@ probe=$bin/ttl_probe
 check "fixture: the cluster DNS serves ttl-dns.example.test with TTL 2" "2 192.0.2.1" \
     "$(timeout 5 dig "@$CLUSTER_DNS" +time=1 +tries=1 +noall +answer ttl-dns.example.test A | awk '{print $2, $5}')"
 figures=()
-field() { tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k {print $2; exit}'; }
 measure() {  # measure DOOR KIND LABEL [ATTEMPT]
     local door=$1 kind=$2 label=$3 attempt=${4:-1} owner name once t0 first out
     owner=ttl-$door

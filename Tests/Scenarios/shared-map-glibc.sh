@@ -95,7 +95,6 @@ requests() {  # requests TYPE: sidecache_nscd_requests_total{type=TYPE} of the r
 metric() {  # metric NAME_WITH_LABELS
     admin metrics | awk -v t="$1" '$1 == t {v = $2} END {printf "%d\n", v + 0}'
 }
-field() { tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k {print $2; exit}'; }
 
 start_sidecache "$work/sidecache.log"
 # Every request count below comes from /metrics: it must be readable, or the "no request" checks would be void.

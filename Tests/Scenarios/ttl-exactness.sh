@@ -99,7 +99,6 @@ if [[ -z $(dig_a 127.0.0.9 ns.ttl.test) ]]; then pass "nothing answers DNS on 12
 have_strace=
 command -v strace >/dev/null && have_strace=1
 figures=()
-field() { tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k {print $2; exit}'; }
 measure() {  # measure DOOR KIND LABEL [NSCD_TYPE_NUMBER NSCD_TYPE_NAME]
     local door=$1 kind=$2 label=$3 name="short-$1.ttl.test" once t0 first out i up=""
     # 1. Fill the cache (under strace for the nscd kinds, to see which request glibc sends).
