@@ -154,9 +154,13 @@ final class Flight: @unchecked Sendable {
     var servingStale = false
     /// Started by a prefetch: nobody waits, and a failure keeps the current entry.
     let isPrefetch: Bool
+    /// A client response timer (RFC 8767 5) is running for this flight: started with it when a stale entry was
+    /// there at the miss, or by the first miss that joined a prefetch after the entry expired.
+    var staleTimerArmed: Bool
 
-    init(isPrefetch: Bool) {
+    init(isPrefetch: Bool, staleTimerArmed: Bool = false) {
         self.isPrefetch = isPrefetch
+        self.staleTimerArmed = staleTimerArmed
     }
 }
 

@@ -101,7 +101,14 @@ enum ReplyClassifier {
                 }.map { var r = $0; r.ttl = min(r.ttl, negativeTTL); return r }
             }
         }
-        if !message.answers.isEmpty { negativeTTL = min(negativeTTL, minimumTTL(message.answers)) }
+        if rcode == .noError && soa == nil && !chain.isEmpty {
+            // A CNAME chain whose end this upstream does not answer and no SOA (an authoritative server whose
+            // alias points out of its zones). The chain itself is positive data with its own TTLs: the reply is
+            // kept for as long as the chain is, instead of costing a query per lookup.
+            negativeTTL = minimumTTL(rrsets)
+        } else if !message.answers.isEmpty {
+            negativeTTL = min(negativeTTL, minimumTTL(message.answers))
+        }
         message.responseCode = rcode
         return ClassifiedReply(replyClass: replyClass, message: message, lifetime: negativeTTL)
     }

@@ -165,6 +165,12 @@ public final class ResponseCache: Sendable {
             }
             flight.waiters.append(continuation)
             statistics.bump(statistics.coalesced)
+            if stale != nil, !flight.staleTimerArmed, configuration.staleAnswerTimeout > 0 {
+                // A prefetch (or a query started while the entry was fresh) has no client timer; the entry expired
+                // while it was out, so this caller must not wait longer for it than for any other stale miss.
+                flight.staleTimerArmed = true
+                startStaleTimer(key, flight: flight)
+            }
             return nil
         }
         if let mark = shard.failures[key], mark.until > now {
@@ -177,10 +183,11 @@ public final class ResponseCache: Sendable {
             statistics.bump(statistics.overloaded)
             return .failure(.overloaded)
         }
-        let flight = Flight(isPrefetch: false)
+        let staleTimer = stale != nil && configuration.staleAnswerTimeout > 0
+        let flight = Flight(isPrefetch: false, staleTimerArmed: staleTimer)
         flight.waiters.append(continuation)
         shard.flights[key] = flight
-        startFetch(key, flight: flight, staleTimer: stale != nil && configuration.staleAnswerTimeout > 0)
+        startFetch(key, flight: flight, staleTimer: staleTimer)
         return nil
     }
 
@@ -232,6 +239,16 @@ public final class ResponseCache: Sendable {
         }
         complete(key, flight: flight, result: result)
         inFlight.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    /// A client response timer for a flight already under way. Called under the shard lock; only yields a job. When
+    /// the flight ends first, `serveStaleToWaiters` finds it gone and does nothing.
+    private func startStaleTimer(_ key: CacheKey, flight: Flight) {
+        let timeout = configuration.staleAnswerTimeout
+        jobSink.yield { [self] in
+            try? await Task.sleep(nanoseconds: timeout)
+            self.serveStaleToWaiters(key, flight: flight)
+        }
     }
 
     /// The client response timer fired before the upstream answered: everyone waiting gets the stale entry, and

@@ -1,3 +1,4 @@
+import DNSWire
 import NIOCore
 
 /// One upstream server.
@@ -106,12 +107,16 @@ extension ForwarderConfiguration {
     /// Refuses an upstream that is one of our own listen addresses: forwarding to ourselves would loop until every
     /// query timed out. A wildcard listener (0.0.0.0 or ::) on a port owns every local address on it, loopback
     /// included.
+    ///
+    /// Addresses are compared as addresses, not as text: `0:0::1` is `::1`, and `::ffff:127.0.0.1` is `127.0.0.1`.
     public func validate(ownListenAddresses: [UpstreamAddress]) throws(ForwarderConfigurationError) {
         for upstream in upstreams {
+            guard let target = Self.octets(upstream.host) else { continue }
             for own in ownListenAddresses where own.port == upstream.port {
-                let wildcard = own.host == "0.0.0.0" || own.host == "::"
-                let loopback = upstream.host.hasPrefix("127.") || upstream.host == "::1"
-                if own.host == upstream.host || (wildcard && (loopback || upstream.host == own.host)) {
+                guard let listener = Self.octets(own.host) else { continue }
+                let wildcard = listener == Self.octets("::") || listener == Self.octets("0.0.0.0")
+                let loopback = target == Self.octets("::1") || (Self.isIPv4Mapped(target) && target[12] == 127)
+                if target == listener || (wildcard && loopback) {
                     throw ForwarderConfigurationError(
                         setting: "upstream",
                         reason:
@@ -127,5 +132,19 @@ extension ForwarderConfiguration {
         if maximumTCPConnections < 1 {
             throw ForwarderConfigurationError(setting: "upstream-tcp-connections", reason: "must be at least 1")
         }
+    }
+}
+
+extension ForwarderConfiguration {
+    /// A numeric address as 16 octets, IPv4 as IPv4-mapped IPv6 (RFC 4291 2.5.5.2), so that every spelling of one
+    /// address gives the same octets. A zone index (`%eth0`) is ignored; nil for anything that is not numeric.
+    static func octets(_ host: String) -> [UInt8]? {
+        let bare = host.split(separator: "%", maxSplits: 1).first.map(String.init) ?? host
+        if let v4 = IPv4Bytes(bare) { return [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF] + v4.bytes }
+        return IPv6Bytes(bare)?.bytes
+    }
+
+    static func isIPv4Mapped(_ octets: [UInt8]) -> Bool {
+        octets.count == 16 && octets[0..<10].allSatisfy { $0 == 0 } && octets[10] == 0xFF && octets[11] == 0xFF
     }
 }

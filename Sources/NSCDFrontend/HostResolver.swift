@@ -84,9 +84,10 @@ public enum HostFamilies: Sendable {
 }
 
 /// Resolves names as glibc's own stub would in this pod: the hosts file first (`hosts: files dns`), then DNS with
-/// the resolv.conf search list and `ndots` (resolv/res_query.c `res_nsearch`). All search candidates are asked at
-/// once; the answer is the one glibc's walk in order would have reached (the first candidate that exists), so an
-/// `ndots:5` lookup costs one round trip instead of one per candidate.
+/// the resolv.conf search list and `ndots` (resolv/res_query.c `__res_context_search`). The candidates are asked in
+/// glibc's order, one after another, and the walk stops where glibc's would: so a cold lookup costs the cluster DNS
+/// exactly the queries glibc alone would send (each candidate's A and AAAA together, as glibc sends them), and a
+/// warm one none, since every candidate's answer, negatives included, is cached (docs/nscd.md, "Search list").
 public final class HostResolver: Sendable {
     let cache: ResponseCache
     public let hosts: HostsFile
@@ -118,7 +119,7 @@ public final class HostResolver: Sendable {
         cachedTimedLookup(name, families: families)?.lookup
     }
 
-    /// The full lookup: every candidate and family asked at once, then glibc's walk over the results.
+    /// The full lookup: glibc's walk over the candidates, each asked through the cache.
     public func lookup(_ name: String, families: HostFamilies) async -> HostLookup {
         await timedLookup(name, families: families).lookup
     }
@@ -126,57 +127,40 @@ public final class HostResolver: Sendable {
     /// `cachedLookup` with the instants its answer is good until (for the shared map).
     public func cachedTimedLookup(_ name: String, families: HostFamilies) -> TimedHostLookup? {
         if let found = hostsAnswer(name, families) { return hostsTimed(found) }
-        let candidates = searchRules.candidates(for: name)
-        guard !candidates.isEmpty else { return TimedHostLookup(.notFound(noData: false)) }
-        var sawNoData = false
-        var timing = TimedHostLookup.Timing()
-        for candidate in candidates {
+        var walk = SearchWalk(searchRules.candidates(for: name))
+        while let candidate = walk.next {
             var answers: [CacheAnswer] = []
             for type in families.types {
                 guard let answer = cache.cachedAnswer(for: CacheKey(name: candidate, type: type), id: 0, recursionDesired: true)
                 else { return nil }
                 answers.append(answer)
             }
-            timing.add(answers)
-            switch Self.combine(answers, asked: candidate) {
-            case .found(let answer): return TimedHostLookup(.found(answer), timing)
-            case .notFound(let noData): sawNoData = sawNoData || noData
-            case .temporaryFailure: return TimedHostLookup(.temporaryFailure)
-            }
+            walk.consider(answers)
         }
-        return TimedHostLookup(.notFound(noData: sawNoData), timing)
+        return walk.result
     }
 
     /// `lookup` with the instants its answer is good until (for the shared map).
     public func timedLookup(_ name: String, families: HostFamilies) async -> TimedHostLookup {
         if let found = hostsAnswer(name, families) { return hostsTimed(found) }
-        let candidates = searchRules.candidates(for: name)
-        guard !candidates.isEmpty else { return TimedHostLookup(.notFound(noData: false)) }
+        var walk = SearchWalk(searchRules.candidates(for: name))
+        while let candidate = walk.next {
+            walk.consider(await answers(for: candidate, families))
+        }
+        return walk.result
+    }
+
+    /// One candidate's A and/or AAAA answers, asked at once (glibc sends both queries of a pair together).
+    private func answers(for candidate: DNSName, _ families: HostFamilies) async -> [CacheAnswer] {
         let cache = self.cache
-        let results = await withTaskGroup(of: (Int, Int, CacheAnswer).self) { group in
-            for (index, candidate) in candidates.enumerated() {
-                for (typeIndex, type) in families.types.enumerated() {
-                    group.addTask {
-                        (index, typeIndex, await cache.answer(for: CacheKey(name: candidate, type: type), id: 0, recursionDesired: true))
-                    }
-                }
-            }
-            var table: [Int: [Int: CacheAnswer]] = [:]
-            for await (index, typeIndex, answer) in group { table[index, default: [:]][typeIndex] = answer }
-            return table
+        switch families {
+        case .v4, .v6:
+            return [await cache.answer(for: CacheKey(name: candidate, type: families.types[0]), id: 0, recursionDesired: true)]
+        case .both:
+            async let a = cache.answer(for: CacheKey(name: candidate, type: .a), id: 0, recursionDesired: true)
+            async let aaaa = cache.answer(for: CacheKey(name: candidate, type: .aaaa), id: 0, recursionDesired: true)
+            return await [a, aaaa]
         }
-        var sawNoData = false
-        var timing = TimedHostLookup.Timing()
-        for (index, candidate) in candidates.enumerated() {
-            let answers = families.types.indices.compactMap { results[index]?[$0] }
-            timing.add(answers)
-            switch Self.combine(answers, asked: candidate) {
-            case .found(let answer): return TimedHostLookup(.found(answer), timing)
-            case .notFound(let noData): sawNoData = sawNoData || noData
-            case .temporaryFailure: return TimedHostLookup(.temporaryFailure)
-            }
-        }
-        return TimedHostLookup(.notFound(noData: sawNoData), timing)
     }
 
     /// How long a hosts-file answer is published in the shared map before it is checked again (the file itself is
@@ -193,24 +177,36 @@ public final class HostResolver: Sendable {
     /// addresses of the other family, and `hosts: files dns` then asks DNS.
     func hostsAnswer(_ name: String, _ families: HostFamilies) -> HostLookup? {
         guard let entry = hosts.lookup(name: name) else { return nil }
-        let v4 = families == .v6 ? [] : entry.v4
+        let v4: [[UInt8]]
+        switch families {
+        case .v4: v4 = entry.inet
+        case .v6: v4 = []
+        case .both: v4 = entry.v4
+        }
         let v6 = families == .v4 ? [] : entry.v6
         guard !v4.isEmpty || !v6.isEmpty else { return nil }
         return .found(HostAnswer(canonicalName: entry.canonicalName, aliases: entry.aliases, v4: v4, v6: v6))
     }
 
     /// One candidate's outcome from its A and/or AAAA answers. `asked` is the candidate as the client spelled it.
-    static func combine(_ answers: [CacheAnswer], asked: DNSName) -> HostLookup {
+    /// An address in either answer wins; then a missing reply (the walk must stop), then a SERVFAIL (the walk goes
+    /// on), then NODATA, then NXDOMAIN.
+    static func combine(_ answers: [CacheAnswer], asked: DNSName) -> CandidateOutcome {
         var found: HostAnswer? = nil
-        var temporary = false
+        var noReply = false
+        var serverFailure = false
         var noData = false
         for answer in answers {
-            if answer.isTemporaryFailure {
-                temporary = true
+            guard let message = try? DNSMessage(decoding: answer.wire) else {
+                noReply = true
                 continue
             }
-            guard let message = try? DNSMessage(decoding: answer.wire) else {
-                temporary = true
+            if answer.isTemporaryFailure {
+                if answer.replyClass == .serverError && message.responseCode == .serverFailure {
+                    serverFailure = true
+                } else {
+                    noReply = true
+                }
                 continue
             }
             switch answer.replyClass {
@@ -228,12 +224,13 @@ public final class HostResolver: Sendable {
             case .nameError:
                 break
             default:
-                temporary = true
+                noReply = true
             }
         }
         if let found { return .found(found) }
-        if temporary { return .temporaryFailure }
-        return .notFound(noData: noData)
+        if noReply { return .noReply }
+        if serverFailure { return .serverFailure }
+        return noData ? .noData : .nameError
     }
 
     /// Addresses, canonical name and CNAME aliases of a positive answer. The cache keeps names lower-cased; where a

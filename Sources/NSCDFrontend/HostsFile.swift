@@ -15,6 +15,11 @@ public final class HostsFile: Sendable {
         public var aliases: [String]
         public var v4: [[UInt8]]
         public var v6: [[UInt8]]
+        /// What an AF_INET lookup (gethostbyname, GETHOSTBYNAME) gets, in file order: the IPv4 lines' addresses and
+        /// the IPv6 lines nss_files turns into IPv4 (`::1` becomes 127.0.0.1, `::ffff:a.b.c.d` becomes a.b.c.d;
+        /// nss_files/files-hosts.c, the line parser). So `localhost` with both loopback lines gives 127.0.0.1
+        /// twice, as glibc alone does.
+        public var inet: [[UInt8]] = []
     }
 
     struct Table: Sendable {
@@ -32,7 +37,8 @@ public final class HostsFile: Sendable {
     }
 
     /// Parses hosts-file text the way nss_files reads it with `multi on` (Debian's host.conf): a name's entry takes
-    /// its canonical name from the first line that names it, and the addresses and aliases of every line that does.
+    /// its canonical name from the first line that names it, and the addresses and aliases of every line that does
+    /// (addresses in file order, repeated when lines repeat them, as `gethostbyname3_multi` keeps them).
     /// An address's entry likewise takes the first line's name and every line's other names as aliases.
     static func parse(_ text: String) -> (byName: [String: Entry], byAddress: [[UInt8]: Entry]) {
         var byName: [String: Entry] = [:]
@@ -66,12 +72,26 @@ public final class HostsFile: Sendable {
                 let lowered = name.lowercased()
                 var entry = byName[lowered] ?? Entry(canonicalName: names[0], aliases: [], v4: [], v6: [])
                 addAliases(names, to: &entry)
-                if let v4, !entry.v4.contains(v4) { entry.v4.append(v4) }
-                if let v6, !entry.v6.contains(v6) { entry.v6.append(v6) }
+                if let v4 {
+                    entry.v4.append(v4)
+                    entry.inet.append(v4)
+                }
+                if let v6 {
+                    entry.v6.append(v6)
+                    if let mapped = Self.inetForm(v6) { entry.inet.append(mapped) }
+                }
                 byName[lowered] = entry
             }
         }
         return (byName, byAddress)
+    }
+
+    /// The IPv4 address nss_files reads an IPv6 hosts line as in an AF_INET lookup, or nil when it skips the line.
+    static func inetForm(_ v6: [UInt8]) -> [UInt8]? {
+        guard v6.count == 16, v6[0..<10].allSatisfy({ $0 == 0 }) else { return nil }
+        if v6[10] == 0xFF && v6[11] == 0xFF { return Array(v6[12...]) }
+        if v6[10..<15].allSatisfy({ $0 == 0 }) && v6[15] == 1 { return [127, 0, 0, 1] }
+        return nil
     }
 
     /// Re-reads the file when it changed. Returns true when it was (re)loaded.

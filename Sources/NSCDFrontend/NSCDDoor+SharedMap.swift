@@ -29,13 +29,17 @@ extension NSCDDoor {
     /// Puts what the socket just answered into the map, if it may go there: a fresh answer with a deadline
     /// (never stale data, never a temporary failure; a negative only for a real NXDOMAIN or NODATA).
     func publish(_ request: NSCDRequest, _ timed: TimedHostLookup) {
-        guard let map = sharedMap, let record = Self.mapRecord(request, timed) else { return }
+        guard let map = sharedMap, let record = Self.mapRecord(request, timed, publishing: map.configuration.publishing)
+        else { return }
         map.publish(
             SharedMapKey(type: UInt8(request.type.rawValue), key: request.key), record, now: cache.now, wall: Int64(time(nil)))
     }
 
-    /// The map record for an answer, rendered by the socket's own encoder in every order it can take.
-    static func mapRecord(_ request: NSCDRequest, _ timed: TimedHostLookup) -> SharedMapRecord? {
+    /// The map record for an answer, rendered by the socket's own encoder in every order it can take; nil when the
+    /// answer may not go into the map (a failure, no deadline, or several addresses under `.singleAddress`).
+    static func mapRecord(_ request: NSCDRequest, _ timed: TimedHostLookup, publishing: SharedMapPublishing)
+        -> SharedMapRecord?
+    {
         guard let deadline = timed.timing.deadline else { return nil }
         let lookup = timed.lookup
         let variants: Int
@@ -55,6 +59,8 @@ extension NSCDDoor {
             default: variants = 1
             }
         }
+        // A mapped record has one order until the next rotation; only the socket shuffles per call.
+        if variants > 1 && publishing == .singleAddress { return nil }
         guard let fingerprint = encode(request, lookup.canonicallyOrdered) else { return nil }
         return SharedMapRecord(
             deadline: deadline, refreshAt: timed.timing.refreshAt, variants: variants, negative: negative,
@@ -66,8 +72,8 @@ extension NSCDDoor {
     func currentRecord(_ key: SharedMapKey) -> SharedMapRecord? {
         guard let type = NSCDRequestType(rawValue: Int32(key.type)) else { return nil }
         let request = NSCDRequest(type: type, key: key.key)
-        guard let timed = cachedLookup(request) else { return nil }
-        return Self.mapRecord(request, timed)
+        guard let map = sharedMap, let timed = cachedLookup(request) else { return nil }
+        return Self.mapRecord(request, timed, publishing: map.configuration.publishing)
     }
 
     /// Removes records from the map: all (`name == nil`) or those of one host name, whatever the request type —

@@ -1,3 +1,14 @@
+/// Which answers the map may hold (docs/nscd.md, "Which names the map holds").
+public enum SharedMapPublishing: String, Sendable, CaseIterable {
+    /// Answers with at most one address per family, and negatives. A name with two or more addresses is left to
+    /// the socket, whose every answer is shuffled: a burst of calls spreads over the addresses call by call. The
+    /// default: a ClusterIP Service (one address) costs no system call; load balancing stays per call.
+    case singleAddress = "single-address"
+    /// Every answer. A name with several addresses is republished in the next order every rotation period, so
+    /// calls within one period all get the same first address.
+    case all
+}
+
 /// Settings of the shared-memory hosts map. Defaults are documented in docs/configuration.md and docs/nscd.md.
 public struct SharedMapConfiguration: Sendable {
     /// The file's stable path, in a directory private to sidecache (never the emptyDir shared with the application:
@@ -7,7 +18,10 @@ public struct SharedMapConfiguration: Sendable {
     public var dataSize: Int
     /// Hash buckets (nscd's default).
     public var module: Int
-    /// How often names with two or more addresses are republished in the next order; 0 turns rotation off.
+    /// Which answers are published.
+    public var publishing: SharedMapPublishing
+    /// How often names with two or more addresses are republished in the next order (with `publishing` `.all`);
+    /// 0 turns rotation off.
     public var rotationPeriod: UInt64
     /// A generation swap starts once this fraction of the data area is garbage (superseded or expired records).
     public var garbageFraction: Double
@@ -23,13 +37,14 @@ public struct SharedMapConfiguration: Sendable {
 
     public init(
         path: String = "/run/sidecache/hosts.map", dataSize: Int = 8 << 20, module: Int = SharedMapLayout.defaultModule,
-        rotationPeriod: UInt64 = 100_000_000, garbageFraction: Double = 0.5, liveFraction: Double = 0.45,
+        publishing: SharedMapPublishing = .singleAddress, rotationPeriod: UInt64 = 100_000_000, garbageFraction: Double = 0.5, liveFraction: Double = 0.45,
         refreshWindow: UInt64 = 120_000_000_000, timestampInterval: UInt64 = 2_000_000_000,
         retireGrace: UInt64 = 6_000_000_000
     ) {
         self.path = path
         self.dataSize = dataSize
         self.module = module
+        self.publishing = publishing
         self.rotationPeriod = rotationPeriod
         self.garbageFraction = garbageFraction
         self.liveFraction = liveFraction

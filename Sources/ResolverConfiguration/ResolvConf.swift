@@ -4,9 +4,12 @@ import DNSWire
 /// (nameservers become the upstreams when none is configured) and the nscd door (search list, ndots). `timeout`,
 /// `attempts`, `rotate` and `use-vc` are parsed and kept for logging; the forwarder has its own settings for them.
 ///
-/// Parsing follows glibc: a line's first word is the keyword; `#` or `;` starts a comment only at the start of a
-/// line; the last `search` or `domain` line wins; at most 3 nameservers are used (MAXNS) and 6 search domains
-/// (MAXDNSRCH) are kept; unknown keywords and options are ignored; option values are clamped as glibc clamps them.
+/// Parsing follows glibc 2.26 and later (`resolv/res_init.c`, `res_vinit_1`): a keyword counts only at the very
+/// start of a line and only when a space or tab follows it (an indented `  search x` is ignored, as glibc ignores
+/// it); `#` or `;` starts a comment only in the first column; the last `search` or `domain` line wins and one with
+/// nothing after the keyword changes nothing; at most 3 nameservers are used (MAXNS); the search list has no length
+/// limit (glibc 2.26 removed the old 6-domain cap); unknown keywords and options are ignored; option values are
+/// clamped as glibc clamps them.
 public struct ResolvConf: Sendable, Hashable {
     public struct Nameserver: Sendable, Hashable, CustomStringConvertible {
         /// Numeric IPv4 or IPv6 address (a zone index, `%eth0`, is kept as written).
@@ -33,16 +36,16 @@ public struct ResolvConf: Sendable, Hashable {
     public var otherOptions: [String] = []
 
     public static let maximumNameservers = 3
-    public static let maximumSearchDomains = 6
 
     public init() {}
 
     public init(parsing text: String) {
-        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" }) {
-            let line = rawLine.drop { $0 == " " || $0 == "\t" }
-            guard let first = line.first, first != "#" && first != ";" else { continue }
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" }) {
+            guard let first = line.first, first != "#" && first != ";" && first != " " && first != "\t" else { continue }
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
-            guard let keyword = words.first else { continue }
+            guard let keyword = words.first, line.count > keyword.count else { continue }
+            let separator = line[line.index(line.startIndex, offsetBy: keyword.count)]
+            guard separator == " " || separator == "\t" else { continue }
             let arguments = Array(words.dropFirst())
             switch keyword {
             case "nameserver":
@@ -55,8 +58,8 @@ public struct ResolvConf: Sendable, Hashable {
                     search = [name]
                 }
             case "search":
-                search = arguments.prefix(Self.maximumSearchDomains).compactMap { try? DNSName($0) }
-                    .filter { !$0.isRoot }
+                guard !arguments.isEmpty else { continue }
+                search = arguments.compactMap { try? DNSName($0) }
             case "options":
                 for option in arguments { apply(option: option) }
             default:
@@ -92,19 +95,31 @@ public struct ResolvConf: Sendable, Hashable {
         return IPv6Bytes(bare) != nil
     }
 
-    /// The names a stub resolver tries for `name`, in glibc's order (`res_nsearch`, resolv/res_query.c):
+    /// The names a stub resolver tries for `name`, in glibc's order (`__res_context_search`, resolv/res_query.c):
     /// a name ending in a dot is tried alone; a name with at least `ndots` dots is tried as-is first, then with each
-    /// search domain; otherwise the search domains come first and the name as-is last.
+    /// search domain; otherwise the search domains come first and the name as-is last. The root domain in the
+    /// search list stands for the name as-is at that place, which is then not tried again at the end. A candidate
+    /// too long to be a name ends the search list there (glibc's NO_RECOVERY), and the name as-is is still tried
+    /// last; each candidate appears once.
     public func candidates(for name: String) -> [DNSName] {
         if name.hasSuffix(".") {
             return (try? DNSName(name)).map { [$0] } ?? []
         }
         guard let absolute = try? DNSName(name), !absolute.isRoot else { return [] }
         let dots = name.filter { $0 == "." }.count
-        let searched = search.compactMap { try? absolute.appending($0) }
-        if dots >= ndots {
-            return [absolute] + searched
+        var result: [DNSName] = []
+        func add(_ candidate: DNSName) { if !result.contains(candidate) { result.append(candidate) } }
+        if dots >= ndots { add(absolute) }
+        for domain in search {
+            if domain.isRoot {
+                add(absolute)
+            } else if let candidate = try? absolute.appending(domain) {
+                add(candidate)
+            } else {
+                break
+            }
         }
-        return searched + [absolute]
+        add(absolute)
+        return result
     }
 }

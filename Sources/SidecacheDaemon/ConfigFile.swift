@@ -107,6 +107,7 @@ extension SidecacheConfiguration {
         case "shared-map": return onOff(sharedMap != nil)
         case "shared-map-file": return (sharedMap ?? SharedMapConfiguration()).path
         case "shared-map-size": return size((sharedMap ?? SharedMapConfiguration()).dataSize)
+        case "shared-map-addresses": return (sharedMap ?? SharedMapConfiguration()).publishing.rawValue
         case "shared-map-rotation":
             return duration(.nanoseconds(Int64((sharedMap ?? SharedMapConfiguration()).rotationPeriod)))
         default: return "?"

@@ -197,8 +197,16 @@ extension SidecacheConfiguration {
             }
             c.sharedMap?.dataSize = size
         },
+        Setting(name: "shared-map-addresses", repeatable: false, defaultValue: "single-address",
+            help: "Which names the map holds: 'single-address' (at most one address per family; names with more are answered by the socket, shuffled per call) or 'all' (rotated every --shared-map-rotation)") { c, v in
+            let text = try single("shared-map-addresses", v)
+            guard let publishing = SharedMapPublishing(rawValue: text) else {
+                throw ConfigurationError(setting: "shared-map-addresses", reason: "'\(text)' is not 'single-address' or 'all'")
+            }
+            c.sharedMap?.publishing = publishing
+        },
         Setting(name: "shared-map-rotation", repeatable: false, defaultValue: "100ms",
-            help: "Republish names with two or more addresses in the next order this often (0: never)") { c, v in
+            help: "With --shared-map-addresses all: republish names with two or more addresses in the next order this often (0: never)") { c, v in
             let period = try duration("shared-map-rotation", v)
             guard period == .zero || period >= .milliseconds(1) else {
                 throw ConfigurationError(setting: "shared-map-rotation", reason: "must be 0 or at least 1ms")

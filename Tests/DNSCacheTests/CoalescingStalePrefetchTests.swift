@@ -164,6 +164,33 @@ struct StaleTests {
 }
 
 struct PrefetchTests {
+    /// A prefetch still out when its entry expires: a miss that joins it gets the stale entry after the client
+    /// timer, as a miss that started its own query would, not only when the slow prefetch ends.
+    @Test func aMissJoiningASlowPrefetchGetsTheStaleTimer() async throws {
+        let upstream = ScriptedUpstream()
+        let clock = ManualClock()
+        upstream.answer("hot.test", .a, [.a("hot.test", IPv4Bytes(10, 3, 3, 3), ttl: 100)])
+        let cache = makeCache(upstream, clock: clock) { $0.staleAnswerTimeout = 50_000_000 }
+        try await cache.withRunning { cache throws in
+            _ = await cache.answer(for: key("hot.test"), id: 1, recursionDesired: true)
+            // The refresh takes 3 s of real time; the timer is 50 ms.
+            upstream.set(
+                "hot.test", .a,
+                .delay(nanoseconds: 3_000_000_000, then: .init(.reply(rcode: .noError, answers: [.a("hot.test", IPv4Bytes(10, 3, 3, 4), ttl: 100)], authorities: []))))
+            clock.advance(seconds: 95)
+            _ = cache.cachedAnswer(for: key("hot.test"), id: 1, recursionDesired: true)  // starts the prefetch
+            #expect(cache.snapshot().prefetches == 1)
+            clock.advance(seconds: 6)  // expired while the prefetch is out
+            let started = ContinuousClock.now
+            let answer = await cache.answer(for: key("hot.test"), id: 2, recursionDesired: true)
+            let waited = ContinuousClock.now - started
+            #expect(answer.source == .stale)
+            #expect(try decode(answer).answers[0].data == .a(IPv4Bytes(10, 3, 3, 3)))
+            #expect(waited < .milliseconds(2_500), "waited \(waited) for the prefetch instead of the client timer")
+            #expect(upstream.count("hot.test", .a) == 2)
+        }
+    }
+
     @Test func aHitInTheLastTenthRefreshesOnce() async throws {
         let upstream = ScriptedUpstream()
         let clock = ManualClock()

@@ -67,6 +67,27 @@ struct NegativeCachingTests {
         }
     }
 
+    /// An authoritative-only upstream answers an alias out of its zones with the CNAME alone and no SOA: kept for
+    /// the CNAME's TTL, so the next lookups cost no query.
+    @Test func cnameOnlyAnswerWithoutSOAIsCachedForTheCNAMETTL() async throws {
+        let upstream = ScriptedUpstream()
+        let clock = ManualClock()
+        upstream.answer("alias.test", .a, [.cname("alias.test", "elsewhere.other", ttl: 40)])
+        let cache = makeCache(upstream, clock: clock)
+        try await cache.withRunning { cache throws in
+            let first = await cache.answer(for: key("alias.test"), id: 1, recursionDesired: true)
+            #expect(first.replyClass == .noData)
+            #expect(try decode(first).answers.count == 1)
+            clock.advance(seconds: 39.9)
+            let hit = try #require(cache.cachedAnswer(for: key("alias.test"), id: 2, recursionDesired: true))
+            #expect(try decode(hit).answers.first?.data == .cname("elsewhere.other"))
+            #expect(try decode(hit).answers.first?.ttl == 0)
+            #expect(upstream.count("alias.test", .a) == 1)
+            clock.advance(seconds: 0.1)
+            #expect(cache.cachedAnswer(for: key("alias.test"), id: 3, recursionDesired: true) == nil)
+        }
+    }
+
     @Test func servfailIsNeverCachedAsNegative() async throws {
         let upstream = ScriptedUpstream()
         let clock = ManualClock()

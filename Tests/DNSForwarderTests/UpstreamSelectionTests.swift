@@ -69,6 +69,16 @@ struct UpstreamSelectionTests {
             try ForwarderConfiguration(upstreams: [UpstreamAddress(host: "127.0.0.53")])
                 .validate(ownListenAddresses: [UpstreamAddress(host: "0.0.0.0", port: 53)])
         }
+        // Addresses, not their text: other spellings of the same address are refused too.
+        for spelling in ["0:0::1", "0000:0000:0000:0000:0000:0000:0000:0001", "::ffff:127.0.0.1", "::1%lo"] {
+            #expect(throws: ForwarderConfigurationError.self, "\(spelling)") {
+                try ForwarderConfiguration(upstreams: [UpstreamAddress(host: spelling)]).validate(ownListenAddresses: own)
+            }
+        }
+        #expect(throws: ForwarderConfigurationError.self) {
+            try ForwarderConfiguration(upstreams: [UpstreamAddress(host: "::1")])
+                .validate(ownListenAddresses: [UpstreamAddress(host: "0:0:0:0:0:0:0:0", port: 53)])
+        }
         // Another port or address is fine.
         #expect(throws: Never.self) {
             try ForwarderConfiguration(upstreams: [UpstreamAddress(host: "127.0.0.1", port: 5353), UpstreamAddress(host: "10.96.0.10")])

@@ -33,6 +33,22 @@ struct HostsAndEncodingTests {
         #expect(hosts.lookup(name: "other")?.v4 == [[10, 1, 1, 1]])
     }
 
+    /// An AF_INET lookup reads `::1` as 127.0.0.1 and `::ffff:a.b.c.d` as a.b.c.d, line by line, repeats kept
+    /// (nss_files), so `localhost` on Debian's hosts file is 127.0.0.1 twice, as glibc alone returns it.
+    @Test func anIPv4LookupReadsLoopbackAndMappedIPv6LinesAsNssFilesDoes() throws {
+        let directory = try makeScratchDirectory("hosts-inet")
+        let path = directory + "/hosts"
+        try "127.0.0.1   localhost\n::1         localhost ip6-localhost ip6-loopback\n::ffff:10.0.0.9  mapped\nfd00::9     mapped\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let hosts = HostsFile(path: path)
+        let localhost = try #require(hosts.lookup(name: "localhost"))
+        #expect(localhost.inet == [[127, 0, 0, 1], [127, 0, 0, 1]])
+        #expect(localhost.v4 == [[127, 0, 0, 1]])
+        #expect(localhost.v6.count == 1)
+        #expect(try #require(hosts.lookup(name: "ip6-localhost")).inet == [[127, 0, 0, 1]])
+        #expect(try #require(hosts.lookup(name: "mapped")).inet == [[10, 0, 0, 9]])
+    }
+
     static let getai = NSCDRequest(type: .getAddressInfo, key: Array("svc\0".utf8))
     static let byName = NSCDRequest(type: .getHostByName, key: Array("svc\0".utf8))
     static let byName6 = NSCDRequest(type: .getHostByNameV6, key: Array("svc\0".utf8))

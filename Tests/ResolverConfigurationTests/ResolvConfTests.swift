@@ -32,11 +32,11 @@ struct ResolvConfTests {
                 domain first.example
                 search a.example b.example c.example d.example e.example f.example g.example
                 options rotate use-vc ndots:99 timeout:0 attempts:9 edns0
-                  nameserver 192.0.2.1   # leading blanks are fine, but it is the 5th
+                  nameserver 192.0.2.1   # would be the 5th anyway
                 """)
         #expect(conf.nameservers.map(\.host) == ["::1", "fe80::1%eth0", "127.0.0.1"])
-        // The last search/domain line wins; at most six domains.
-        #expect(conf.search.count == 6)
+        // The last search/domain line wins, with all its domains (no cap since glibc 2.26).
+        #expect(conf.search.count == 7)
         #expect(conf.search.first?.description == "a.example.")
         #expect(conf.ndots == 15)
         #expect(conf.timeout == 1)
@@ -44,6 +44,37 @@ struct ResolvConfTests {
         #expect(conf.rotate)
         #expect(conf.useVC)
         #expect(conf.otherOptions == ["edns0"])
+    }
+
+    /// glibc's MATCH: the keyword in the first column, then a space or tab. Indented lines, a keyword run into its
+    /// argument and a bare `search` change nothing.
+    @Test func keywordsCountOnlyAtTheStartOfALine() {
+        let conf = ResolvConf(
+            parsing: "nameserver 127.0.0.1\n  nameserver 127.0.0.2\n\tsearch indented.example\nsearch\tkept.example\n"
+                + "searchjoined.example\nsearch\n options ndots:3\noptions\tndots:2\n")
+        #expect(conf.nameservers.map(\.host) == ["127.0.0.1"])
+        #expect(conf.search.map(\.description) == ["kept.example."])
+        #expect(conf.ndots == 2)
+    }
+
+    @Test func aLongSearchListIsKeptWhole() {
+        let domains = (1...32).map { "d\($0).example" }
+        let conf = ResolvConf(parsing: "search \(domains.joined(separator: " "))\noptions ndots:5\n")
+        #expect(conf.search.count == 32)
+        let candidates = conf.candidates(for: "svc")
+        #expect(candidates.count == 33)
+        #expect(candidates.last?.description == "svc.")
+    }
+
+    @Test func rootInTheSearchListIsTheNameAsIsAtThatPlace() {
+        let conf = ResolvConf(parsing: "search . a.example\n")
+        #expect(conf.candidates(for: "svc").map(\.description) == ["svc.", "svc.a.example."])
+    }
+
+    @Test func aCandidateTooLongEndsTheSearchListButTheNameIsStillTried() {
+        let long = (0..<4).map { _ in String(repeating: "x", count: 62) }.joined(separator: ".")
+        let conf = ResolvConf(parsing: "search short.example \(long) after.example\n")
+        #expect(conf.candidates(for: "svc").map(\.description) == ["svc.short.example.", "svc."])
     }
 
     @Test func domainAfterSearchReplacesIt() {
