@@ -238,7 +238,16 @@ run_matrix() {  # run_matrix OUTFILE   -> lines "METHOD<TAB>TARGET<TAB>RESULT"
     for t in "${addresses[@]}"; do
         for m in "${rev_methods[@]}"; do printf '%s\t%s\t%s\n' "$m" "$t" "$(lookup "$m" "$t")" >>"$1"; done
     done
+    # Every address in the order returned, repeats kept, for names whose order is fixed (hosts file): nss_files
+    # turns `::1 localhost` into a second 127.0.0.1 for AF_INET, and the door must too.
+    for t in "${ordered_targets[@]}"; do
+        for m in "${list_methods[@]}"; do
+            printf '%s\t%s\t%s\n' "$m" "$t" "$(timeout 20 "$client" list "$t" "${m#list:}" 2>&1 | head -n1)" >>"$1"
+        done
+    done
 }
+ordered_targets=(localhost ip6-localhost my-pod foo.local)
+list_methods=(list:inet list:ghbn list:unspec)
 result() { awk -F'\t' -v m="$2" -v t="$3" '$1 == m && $2 == t {print $3; exit}' "$1"; }
 
 # --- Phase 1: expectations from glibc alone (no socket; resolv.conf -> knotd) -------------------------------------
@@ -329,6 +338,9 @@ compare_target() {  # compare_target TARGET METHOD...   -> one PASS line, or one
 }
 for t in "${names[@]}"; do compare_target "$t" "${fwd_methods[@]}"; done
 for t in "${addresses[@]}"; do compare_target "$t" "${rev_methods[@]}"; done
+for t in "${ordered_targets[@]}"; do compare_target "$t" "${list_methods[@]}"; done
+check "fixture: glibc alone gives localhost twice to an AF_INET lookup (::1 read as 127.0.0.1)" \
+    "OK n=2 127.0.0.1 127.0.0.1" "$(result "$work/expected.txt" list:ghbn localhost)"
 echo "($limits getaddrinfo calls differ only by the GETAI limits noted above)"
 
 # The door itself answers (sidecache query speaks the protocol directly, no glibc involved).

@@ -217,6 +217,7 @@ my-headless.my-ns      A     10.244.1.14
 other-svc.other-ns     A     10.96.0.40
 v4svc.my-ns            A     10.96.0.50
 alias.my-ns            CNAME my-svc.my-ns
+txtonly.my-ns          TXT   "a name with no address"
 EOF
     cat >"$work/example.test.zone" <<EOF
 \$ORIGIN example.test.

@@ -14,7 +14,10 @@
  *                                                      no AI_CANONNAME: glibc sends GETHOSTBYNAME then); prints
  *                                                      "FIRST addr count" per first address, then
  *                                                      "RUNS ok=K err=E [EAI_xxx=n ...]"; the environment
- *                                                      variable GAP_US spaces the calls (microseconds)
+ *                                                      variable GAP_US spaces the calls (microseconds);
+ *                                                      FAMILY ghbn makes them gethostbyname calls
+ *   glibc_resolve list NAME unspec|inet|inet6|ghbn     every address one call returns, in its order, repeats kept:
+ *                                                      OK n=N a b ...  or  ERR EAI_xxx / ERR h_errno=...
  *
  * Exit status 0 whenever the call was made (the result is in the output), 2 on usage errors.
  */
@@ -187,6 +190,52 @@ static int do_gni(const char *s) {
 
 struct tally { char key[NI_MAXHOST]; int count; };
 
+/* One lookup's addresses in the order the call returned them: getaddrinfo (SOCK_STREAM, AI_ADDRCONFIG) with the
+   family, or gethostbyname for ghbn (family -1). Returns the count, or -1 with the error name in err. */
+#define FAMILY_GHBN (-1)
+static int ordered(const char *name, int family, char out[][INET6_ADDRSTRLEN], int max, const char **err) {
+    int n = 0;
+    if (family == FAMILY_GHBN) {
+        const struct hostent *h = gethostbyname(name);
+        if (!h) {
+            static char buf[48];
+            snprintf(buf, sizeof buf, "h_errno=%s", herr_name(h_errno));
+            *err = buf;
+            return -1;
+        }
+        for (char **a = h->h_addr_list; *a && n < max; a++, n++) inet_ntop(h->h_addrtype, *a, out[n], INET6_ADDRSTRLEN);
+        return n;
+    }
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = family;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    int rc = getaddrinfo(name, NULL, &hints, &res);
+    if (rc != 0) {
+        *err = eai_name(rc);
+        return -1;
+    }
+    for (struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next, n++)
+        if (numeric(ai->ai_addr, ai->ai_addrlen, out[n], INET6_ADDRSTRLEN) != 0) snprintf(out[n], INET6_ADDRSTRLEN, "?");
+    freeaddrinfo(res);
+    return n;
+}
+
+static int do_list(const char *name, int family) {
+    static char out[MAX_ITEMS][INET6_ADDRSTRLEN];
+    const char *err = NULL;
+    int n = ordered(name, family, out, MAX_ITEMS, &err);
+    if (n < 0) {
+        printf("ERR %s\n", err);
+        return 0;
+    }
+    printf("OK n=%d", n);
+    for (int k = 0; k < n; k++) printf(" %s", out[k]);
+    printf("\n");
+    return 0;
+}
+
 static int do_first(int runs, const char *name, int family, int canon) {
     static struct tally firsts[MAX_ITEMS], errors[64];
     int nfirst = 0, nerr = 0, ok = 0, err = 0;
@@ -199,14 +248,23 @@ static int do_first(int runs, const char *name, int family, int canon) {
         hints.ai_family = family;
         hints.ai_socktype = SOCK_STREAM;
         hints.ai_flags = AI_ADDRCONFIG | (canon ? AI_CANONNAME : 0);
-        int rc = getaddrinfo(name, NULL, &hints, &res);
-        const char *key;
+        const char *key, *ghbn_error = NULL;
         char buf[NI_MAXHOST];
+        int rc = 0, bad;
+        if (family == FAMILY_GHBN) {
+            const struct hostent *h = gethostbyname(name);
+            bad = !h || !h->h_addr_list[0];
+            if (!bad) inet_ntop(h->h_addrtype, h->h_addr_list[0], buf, sizeof buf);
+            else ghbn_error = h ? "no-address" : herr_name(h_errno);
+        } else {
+            rc = getaddrinfo(name, NULL, &hints, &res);
+            bad = rc != 0 || !res || numeric(res->ai_addr, res->ai_addrlen, buf, sizeof buf) != 0;
+        }
         struct tally *t;
         int *nt;
-        if (rc != 0 || !res || numeric(res->ai_addr, res->ai_addrlen, buf, sizeof buf) != 0) {
+        if (bad) {
             err++;
-            key = rc != 0 ? eai_name(rc) : "no-address";
+            key = ghbn_error ? ghbn_error : rc != 0 ? eai_name(rc) : "no-address";
             t = errors;
             nt = &nerr;
         } else {
@@ -243,7 +301,8 @@ static void usage(void) {
             "usage: glibc_resolve gai NAME unspec|inet|inet6 [canon]\n"
             "       glibc_resolve ghbn NAME | ghbn2 NAME inet|inet6\n"
             "       glibc_resolve ghba ADDRESS | gni ADDRESS\n"
-            "       glibc_resolve first COUNT NAME [unspec|inet|inet6 [canon]]\n");
+            "       glibc_resolve first COUNT NAME [unspec|inet|inet6|ghbn [canon]]\n"
+            "       glibc_resolve list NAME unspec|inet|inet6|ghbn\n");
     exit(2);
 }
 
@@ -267,8 +326,11 @@ int main(int argc, char **argv) {
         int runs = atoi(argv[2]);
         if (runs <= 0 || runs > 1000000) usage();
         if (argc == 6 && strcmp(argv[5], "canon") != 0) usage();
-        return do_first(runs, argv[3], argc >= 5 ? parse_family(argv[4]) : AF_INET, argc == 6);
+        int family = argc < 5 ? AF_INET : strcmp(argv[4], "ghbn") == 0 ? FAMILY_GHBN : parse_family(argv[4]);
+        return do_first(runs, argv[3], family, argc == 6);
     }
+    if (strcmp(mode, "list") == 0 && argc == 4)
+        return do_list(argv[2], strcmp(argv[3], "ghbn") == 0 ? FAMILY_GHBN : parse_family(argv[3]));
     usage();
     return 2;
 }
