@@ -111,6 +111,71 @@ struct NSCDDoorTests {
         }
     }
 
+    /// A first candidate that times out ends the walk as glibc's does (a temporary failure, so glibc resolves by
+    /// itself), even though a later candidate would answer; one that answers SERVFAIL moves it on, as glibc's
+    /// `got_servfail` does. Nothing about the name is cached as negative either way.
+    @Test func aTimedOutCandidateEndsTheWalkAndASERVFAILMovesItOn() async throws {
+        try await Self.withDoor { socket, upstream, _ in
+            for type in [DNSType.a, .aaaa] {
+                upstream.set("slow.ns.svc.cluster.local", type, .delay(nanoseconds: 100_000_000, then: .init(.fail(.timeout))))
+                upstream.set("flaky.ns.svc.cluster.local", type, .reply(rcode: .serverFailure, answers: [], authorities: []))
+            }
+            upstream.answer("slow.svc.cluster.local", .a, [.a("slow.svc.cluster.local", IPv4Bytes(10, 96, 2, 1), ttl: 30)])
+            upstream.answer("flaky.svc.cluster.local", .a, [.a("flaky.svc.cluster.local", IPv4Bytes(10, 96, 2, 2), ttl: 30)])
+            #expect(try await Self.ask(socket, Self.getai("slow")).isEmpty, "a timeout is never turned into an answer")
+            #expect(upstream.count("slow.svc.cluster.local", .a) == 0, "the walk stopped at the timed-out candidate")
+            let reply = try await Self.ask(socket, Self.getai("flaky"))
+            guard case .addresses(_, _, let addresses)? = NSCDHostReply.parseAddressInfo(reply) else {
+                Issue.record("flaky: \(reply)")
+                return
+            }
+            #expect(addresses == [NSCDAddress(family: 2, bytes: [10, 96, 2, 2])])
+        }
+    }
+
+    /// 32 search domains (glibc 2.26+ keeps them all): the name that exists only as-is is found after 32 NXDOMAIN
+    /// candidates, and meanwhile a cached name is answered at once.
+    @Test func aSearchListOf32DomainsIsWalkedWholeWithoutBlockingOthers() async throws {
+        let domains = (1...32).map { "d\($0).example" }.joined(separator: " ")
+        try await Self.withDoor(resolv: "nameserver 192.0.2.53\nsearch \(domains)\noptions ndots:5\n") { socket, upstream, _ in
+            upstream.answer("cached.d1.example", .a, [.a("cached.d1.example", IPv4Bytes(10, 0, 0, 1), ttl: 60)])
+            _ = try await Self.ask(socket, NSCDRequest(type: .getHostByName, key: Array("cached\0".utf8)))
+            for index in 1...32 {
+                upstream.set(try DNSName("far.d\(index).example"), .a, .delay(nanoseconds: 5_000_000, then: .init(.reply(rcode: .nameError, answers: [], authorities: [
+                    .soa("example", DNSRecordData.SOA(mname: "ns.example", rname: "h.example", serial: 1, refresh: 1, retry: 1, expire: 1, minimum: 30), ttl: 30)]))))
+            }
+            upstream.answer("far", .a, [.a("far", IPv4Bytes(10, 0, 0, 33), ttl: 60)])
+            async let far = Self.ask(socket, NSCDRequest(type: .getHostByName, key: Array("far\0".utf8)))
+            try await Task.sleep(nanoseconds: 20_000_000)
+            let started = ContinuousClock.now
+            let cached = try await Self.ask(socket, NSCDRequest(type: .getHostByName, key: Array("cached\0".utf8)))
+            let waited = ContinuousClock.now - started
+            #expect(NSCDHostReply.parseHostEnt(cached, family: 2) != nil)
+            #expect(waited < .milliseconds(100), "a cached name waited \(waited) behind the long walk")
+            let farReply = try await far
+            guard case .addresses(_, _, let addresses)? = NSCDHostReply.parseHostEnt(farReply, family: 2) else {
+                Issue.record("far: \(farReply)")
+                return
+            }
+            #expect(addresses == [NSCDAddress(family: 2, bytes: [10, 0, 0, 33])])
+            #expect((1...32).allSatisfy { upstream.count((try? DNSName("far.d\($0).example"))!, .a) == 1 })
+        }
+    }
+
+    /// A name with 300 addresses: every one comes back through the socket, in one reply.
+    @Test func aNameWithHundredsOfAddressesIsAnsweredWhole() async throws {
+        try await Self.withDoor { socket, upstream, _ in
+            let name: DNSName = "big.ns.svc.cluster.local"
+            upstream.answer(name, .a, (0..<300).map { .a(name, IPv4Bytes(10, 1, UInt8($0 / 256), UInt8($0 % 256)), ttl: 30) })
+            let reply = try await Self.ask(socket, NSCDRequest(type: .getHostByName, key: Array("big\0".utf8)))
+            guard case .addresses(_, _, let addresses)? = NSCDHostReply.parseHostEnt(reply, family: 2) else {
+                Issue.record("big: \(reply.count) octets")
+                return
+            }
+            #expect(Set(addresses.map(\.bytes)).count == 300)
+        }
+    }
+
     @Test func malformedRequestsCloseOnlyTheirConnection() async throws {
         try await Self.withDoor { socket, upstream, door in
             upstream.answer("good.example.com", .a, [.a("good.example.com", IPv4Bytes(192, 0, 2, 7), ttl: 60)])
