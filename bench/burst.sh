@@ -17,6 +17,10 @@
 #    (getaddrinfo AF_UNSPEC and AF_INET, getent ahosts), counted at the cluster DNS by the query sniffer:
 #    glibc alone, then through a fresh sidecache (cold), then again (warm); the same through glibc nscd `shared no`.
 #    Wall time per pass too (one process per lookup, so it includes process start-up).
+# 3. Cold latency per lookup: 300 names never asked before, each found in the second search domain (the first
+#    candidate is NXDOMAIN, as for a "svc.namespace" name), one getaddrinfo call each, timed in one process:
+#    p50 and p90 for glibc alone, a fresh sidecache and glibc nscd `shared no`, AF_UNSPEC and AF_INET. Every
+#    server gets names of its own, so every call is a miss.
 #
 # Prints one line per measurement and a markdown table. Nothing leaves the pod and the cluster-DNS namespace.
 set -euo pipefail
@@ -35,6 +39,15 @@ pod_enter 900 "nscd unbound gcc getent" "$@"
 
 pod_setup bench-burst server_pid
 pod_build_clients glibc
+cold_names=300
+for server in glibc-alone sidecache nscd-no; do
+    for family in unspec inet; do
+        for ((i = 0; i < cold_names; i++)); do
+            echo "cold-$server-$family-$i.my-ns 30 IN A 10.200.$((i / 256)).$((i % 256))"
+            echo "cold-$server-$family-$i.my-ns" >>"$work/cold-$server-$family.names"
+        done
+    done
+done >>"$work/svc.cluster.local.zone"
 cluster_dns_start
 pod_wait_clients
 write_nscd_conf "$work/nscd-yes.conf" yes
@@ -118,12 +131,17 @@ corpus() {  # corpus -> the queries the pass cost at the cluster DNS, and its wa
     done
     echo "$(query_log_since "$mark" | wc -l) $(($(now_ms) - t0))"
 }
-declare -A passes
+declare -A passes latency
 for server in glibc-alone sidecache nscd-no; do
     start_server "$server"
     passes[$server,cold]=$(corpus)
     [[ $server == glibc-alone ]] || passes[$server,warm]=$(corpus)
     echo "corpus server=$server cold=${passes[$server,cold]} warm=${passes[$server,warm]:-}"
+    # --- 3. Cold latency per lookup
+    for family in unspec inet; do
+        latency[$server,$family]=$(timeout 120 "$bin/glibc_resolve" time "$work/cold-$server-$family.names" "$family")
+        echo "cold-latency server=$server family=$family ${latency[$server,$family]}"
+    done
     stop_server
 done
 
@@ -142,5 +160,13 @@ for server in glibc-alone sidecache nscd-no; do
     read -r cq cms <<<"${passes[$server,cold]}"
     if [[ -n ${passes[$server,warm]:-} ]]; then read -r wq wms <<<"${passes[$server,warm]}"; else wq=-; wms=-; fi
     printf '| %s | %s | %s | %s | %s |\n' "$server" "$cq" "$cms" "$wq" "$wms"
+done
+echo
+echo "| glibc clients | AF_UNSPEC p50 µs | AF_UNSPEC p90 µs | AF_INET p50 µs | AF_INET p90 µs | answered |"
+echo "|---|---|---|---|---|---|"
+for server in glibc-alone sidecache nscd-no; do
+    u=${latency[$server,unspec]} v=${latency[$server,inet]}
+    printf '| %s | %s | %s | %s | %s | %s + %s of %s |\n' "$server" "$(field p50_us "$u")" "$(field p90_us "$u")" \
+        "$(field p50_us "$v")" "$(field p90_us "$v")" "$(field ok "$u")" "$(field ok "$v")" "$((2 * cold_names))"
 done
 echo "run took $((SECONDS - started))s"

@@ -111,7 +111,8 @@ start_server() {
         sidecache)
             "$root/.build/release/sidecache" serve --upstream 127.0.0.53:53 --dns-listen 127.0.0.3:53 \
                 --nscd-socket /var/run/nscd/socket --resolv-conf "$work/resolv.conf" --hosts-file "$work/hosts" \
-                --shared-map-file "$work/private/hosts.map" --shared-map-rotation "$rotation" --admin-listen off \
+                --shared-map-file "$work/private/hosts.map" --shared-map-addresses all --shared-map-rotation "$rotation" \
+                --admin-listen off \
                 --log-level warning 2>>"$work/sidecache.log" & server_pid=$!
             ;;
     esac

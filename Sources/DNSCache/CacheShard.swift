@@ -158,10 +158,17 @@ final class Flight: @unchecked Sendable {
     /// there at the miss, or by the first miss that joined a prefetch after the entry expired.
     var staleTimerArmed: Bool
 
-    init(isPrefetch: Bool, staleTimerArmed: Bool = false) {
+    /// The caller that started the flight queries in its own task and is not among `waiters` (ResponseCache.lead).
+    let inlineLeader: Bool
+
+    init(isPrefetch: Bool, staleTimerArmed: Bool = false, inlineLeader: Bool = false) {
         self.isPrefetch = isPrefetch
         self.staleTimerArmed = staleTimerArmed
+        self.inlineLeader = inlineLeader
     }
+
+    /// Callers waiting for this flight's answer, its leader included.
+    var callers: Int { waiters.count + (inlineLeader ? 1 : 0) }
 }
 
 /// What a waiting caller receives.

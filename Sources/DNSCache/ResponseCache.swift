@@ -124,11 +124,16 @@ public final class ResponseCache: Sendable {
         if let hit = cachedAnswer(for: key, id: id, recursionDesired: recursionDesired) { return hit }
         statistics.bump(statistics.misses)
         let box = shard(for: key)
-        let resolution: Resolution = await withCheckedContinuation { continuation in
-            let immediate: Resolution? = box.state.withLock { shard in
-                self.admit(key, shard: &shard, continuation: continuation)
+        let resolution: Resolution
+        if let flight = box.state.withLock({ shard in self.lead(key, shard: &shard) }) {
+            resolution = await fetchInline(key, flight: flight)
+        } else {
+            resolution = await withCheckedContinuation { continuation in
+                let immediate: Resolution? = box.state.withLock { shard in
+                    self.admit(key, shard: &shard, continuation: continuation)
+                }
+                if let immediate { continuation.resume(returning: immediate) }
             }
-            if let immediate { continuation.resume(returning: immediate) }
         }
         let now = clock.now
         switch resolution {
@@ -139,6 +144,32 @@ public final class ResponseCache: Sendable {
         case .failure(let source):
             return CacheAnswer.serverFailure(for: key, id: id, recursionDesired: recursionDesired, source: source)
         }
+    }
+
+    /// The common cold miss, decided under the shard lock: nothing cached for the key at all (so no stale copy, no
+    /// client response timer), no query in flight, no failure backoff, room in flight. The caller then leads a new
+    /// flight and queries the upstream itself, in its own task: no hand-over to the engine's job loop and back,
+    /// each of which costs a thread wake-up on a cold lookup's critical path (a search-list walk makes several in a
+    /// row). Anyone who misses meanwhile joins the flight as usual. nil: take `admit`'s way.
+    private func lead(_ key: CacheKey, shard: inout CacheShard) -> Flight? {
+        let now = clock.now
+        guard shard.table[key] == nil, shard.flights[key] == nil else { return nil }
+        if let mark = shard.failures[key], mark.until > now { return nil }
+        guard inFlight.load(ordering: .relaxed) < configuration.maximumInFlight else { return nil }
+        let flight = Flight(isPrefetch: false, inlineLeader: true)
+        shard.flights[key] = flight
+        inFlight.wrappingAdd(1, ordering: .relaxed)
+        return flight
+    }
+
+    /// The leader's query (see `lead`): what `fetch` does without a stale timer, and the leader gets the outcome
+    /// that every joined waiter gets.
+    private func fetchInline(_ key: CacheKey, flight: Flight) async -> Resolution {
+        statistics.bump(statistics.upstreamQueries)
+        let result = await upstream.resolve(key)
+        let resolution = complete(key, flight: flight, result: result)
+        inFlight.wrappingSubtract(1, ordering: .relaxed)
+        return resolution
     }
 
     /// Decides, under the shard lock, what a missing caller gets: an answer now, or a place among the waiters of
@@ -159,7 +190,7 @@ public final class ResponseCache: Sendable {
             if flight.servingStale, let stale {
                 return .entry(stale.entry, stale: true, source: .stale)
             }
-            guard flight.waiters.count < configuration.maximumWaitersPerKey else {
+            guard flight.callers < configuration.maximumWaitersPerKey else {
                 statistics.bump(statistics.overloaded)
                 return .failure(.overloaded)
             }
@@ -267,7 +298,8 @@ public final class ResponseCache: Sendable {
         for waiter in waiters { waiter.resume(returning: .entry(entry, stale: true, source: .stale)) }
     }
 
-    private func complete(_ key: CacheKey, flight: Flight, result: UpstreamResult) {
+    @discardableResult
+    private func complete(_ key: CacheKey, flight: Flight, result: UpstreamResult) -> Resolution {
         let now = clock.now
         var evicted = 0
         let box = shard(for: key)
@@ -313,6 +345,7 @@ public final class ResponseCache: Sendable {
         }
         if evicted > 0 { statistics.bump(statistics.evictions, by: evicted) }
         for waiter in waiters { waiter.resume(returning: resolution) }
+        return resolution
     }
 
     // MARK: - Administration

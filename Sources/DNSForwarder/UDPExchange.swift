@@ -59,6 +59,10 @@ final class UDPExchangeHandler: ChannelInboundHandler, @unchecked Sendable {
 extension DNSForwarder {
     /// One try over UDP: a new socket on a fresh ephemeral port, connected to the upstream so the kernel drops
     /// datagrams from anyone else (RFC 5452 9.2), and a fresh random ID.
+    ///
+    /// Bind, connect, send, the timer and the wait for the reply are one chain of futures on the channel's event
+    /// loop, so the calling task hands over once and is resumed once: every hop between the task pool and the loop
+    /// costs a thread wake-up, and a cold nscd lookup walks its search candidates one try after the other.
     func exchangeUDP(
         _ key: CacheKey, upstream: SocketAddress, configuration: ForwarderConfiguration, timeout: TimeAmount
     ) async throws -> DNSMessage {
@@ -66,33 +70,40 @@ extension DNSForwarder {
         let promise = loop.makePromise(of: DNSMessage.self)
         let id = UInt16.random(in: .min ... .max)  // SystemRandomNumberGenerator: the kernel CSPRNG
         let statistics = self.statistics
-        let bind: SocketAddress = upstream.protocol == .inet6 ? try SocketAddress(ipAddress: "::", port: 0)
-            : try SocketAddress(ipAddress: "0.0.0.0", port: 0)
-        let channel: Channel
+        let bind: SocketAddress
         do {
-            channel = try await DatagramBootstrap(group: loop)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            UDPExchangeHandler(id: id, key: key, remote: upstream, promise: promise, statistics: statistics))
-                    }
-                }
-                .bind(to: bind)
-                .flatMap { channel in channel.connect(to: upstream).map { channel } }
-                .get()
+            bind = upstream.protocol == .inet6 ? try SocketAddress(ipAddress: "::", port: 0)
+                : try SocketAddress(ipAddress: "0.0.0.0", port: 0)
         } catch {
             promise.fail(error)
             throw ExchangeError.network(error)
         }
         let query = upstreamQuery(for: key, id: id, ednsUDPSize: configuration.ednsUDPSize)
-        let timer = loop.scheduleTask(in: timeout) { promise.fail(ExchangeError.timeout) }
-        promise.futureResult.whenComplete { _ in
-            timer.cancel()
-            channel.close(promise: nil)
-        }
-        channel.writeAndFlush(AddressedEnvelope(remoteAddress: upstream, data: channel.allocator.buffer(bytes: query)))
-            .whenFailure { error in promise.fail(ExchangeError.network(error)) }
-        statistics.bump(statistics.queriesSent)
+        DatagramBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        UDPExchangeHandler(id: id, key: key, remote: upstream, promise: promise, statistics: statistics))
+                }
+            }
+            .bind(to: bind)
+            .flatMap { channel in channel.connect(to: upstream).map { channel } }
+            .whenComplete { result in
+                switch result {
+                case .failure(let error):
+                    promise.fail(ExchangeError.network(error))
+                case .success(let channel):
+                    let timer = loop.scheduleTask(in: timeout) { promise.fail(ExchangeError.timeout) }
+                    promise.futureResult.whenComplete { _ in
+                        timer.cancel()
+                        channel.close(promise: nil)
+                    }
+                    channel.writeAndFlush(
+                        AddressedEnvelope(remoteAddress: upstream, data: channel.allocator.buffer(bytes: query))
+                    ).whenFailure { error in promise.fail(ExchangeError.network(error)) }
+                    statistics.bump(statistics.queriesSent)
+                }
+            }
         return try await promise.futureResult.get()
     }
 }

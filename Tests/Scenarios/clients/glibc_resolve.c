@@ -18,6 +18,8 @@
  *                                                      FAMILY ghbn makes them gethostbyname calls
  *   glibc_resolve list NAME unspec|inet|inet6|ghbn     every address one call returns, in its order, repeats kept:
  *                                                      OK n=N a b ...  or  ERR EAI_xxx / ERR h_errno=...
+ *   glibc_resolve time FILE unspec|inet|ghbn            one call per name of FILE (a name a line), each timed:
+ *                                                      "TIME n=N ok=K p50_us=.. p90_us=.. max_us=.. total_ms=.."
  *
  * Exit status 0 whenever the call was made (the result is in the output), 2 on usage errors.
  */
@@ -31,6 +33,7 @@
 #include <unistd.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define MAX_ITEMS 512
 
@@ -236,6 +239,44 @@ static int do_list(const char *name, int family) {
     return 0;
 }
 
+static int cmp_long(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+static long now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
+}
+
+static int do_time(const char *file, int family) {
+    FILE *f = fopen(file, "r");
+    if (!f) {
+        perror(file);
+        return 2;
+    }
+    static long took[100000];
+    static char out[MAX_ITEMS][INET6_ADDRSTRLEN];
+    char line[1100];
+    int n = 0, ok = 0;
+    long start = now_us();
+    while (n < 100000 && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0]) continue;
+        const char *err = NULL;
+        long t0 = now_us();
+        if (ordered(line, family, out, MAX_ITEMS, &err) > 0) ok++;
+        took[n++] = now_us() - t0;
+    }
+    fclose(f);
+    long total = now_us() - start;
+    qsort(took, n, sizeof took[0], cmp_long);
+    printf("TIME n=%d ok=%d p50_us=%ld p90_us=%ld max_us=%ld total_ms=%ld\n", n, ok, n ? took[n / 2] : 0,
+           n ? took[n * 9 / 10] : 0, n ? took[n - 1] : 0, total / 1000);
+    return 0;
+}
+
 static int do_first(int runs, const char *name, int family, int canon) {
     static struct tally firsts[MAX_ITEMS], errors[64];
     int nfirst = 0, nerr = 0, ok = 0, err = 0;
@@ -302,7 +343,8 @@ static void usage(void) {
             "       glibc_resolve ghbn NAME | ghbn2 NAME inet|inet6\n"
             "       glibc_resolve ghba ADDRESS | gni ADDRESS\n"
             "       glibc_resolve first COUNT NAME [unspec|inet|inet6|ghbn [canon]]\n"
-            "       glibc_resolve list NAME unspec|inet|inet6|ghbn\n");
+            "       glibc_resolve list NAME unspec|inet|inet6|ghbn\n"
+            "       glibc_resolve time FILE unspec|inet|ghbn\n");
     exit(2);
 }
 
@@ -329,6 +371,8 @@ int main(int argc, char **argv) {
         int family = argc < 5 ? AF_INET : strcmp(argv[4], "ghbn") == 0 ? FAMILY_GHBN : parse_family(argv[4]);
         return do_first(runs, argv[3], family, argc == 6);
     }
+    if (strcmp(mode, "time") == 0 && argc == 4)
+        return do_time(argv[2], strcmp(argv[3], "ghbn") == 0 ? FAMILY_GHBN : parse_family(argv[3]));
     if (strcmp(mode, "list") == 0 && argc == 4)
         return do_list(argv[2], strcmp(argv[3], "ghbn") == 0 ? FAMILY_GHBN : parse_family(argv[3]));
     usage();
