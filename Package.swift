@@ -85,7 +85,7 @@ let package = Package(
             name: "SidecacheDaemon",
             dependencies: [
                 "DNSWire", "DNSCache", "DNSForwarder", "DNSFrontend", "ResolverConfiguration", "NSCDWire",
-                "NSCDFrontend", "NSCDSharedMap", "AdminHTTP",
+                "NSCDFrontend", "NSCDSharedMap", "AdminHTTP", "DNSTransport",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -66,7 +66,8 @@ extension DNSForwarder {
     func exchangeUDP(
         _ key: CacheKey, upstream: SocketAddress, configuration: ForwarderConfiguration, timeout: TimeAmount
     ) async throws -> DNSMessage {
-        let loop = group.next()
+        // The current loop when the caller runs on one (EventLoopTaskExecutor): the reply then resumes it there.
+        let loop = group.any()
         let promise = loop.makePromise(of: DNSMessage.self)
         let id = UInt16.random(in: .min ... .max)  // SystemRandomNumberGenerator: the kernel CSPRNG
         let statistics = self.statistics

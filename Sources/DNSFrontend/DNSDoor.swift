@@ -24,8 +24,15 @@ public final class DNSDoor: Service, Sendable {
     let loopGuard: ForwardingLoopGuard?
     let group: any EventLoopGroup
     let logger: Logger
-    private let misses: AsyncStream<Miss>
-    private let missSink: AsyncStream<Miss>.Continuation
+    /// One miss queue per event loop, each served by a task that runs on its loop (EventLoopTaskExecutor): a miss
+    /// is queued, answered, forwarded upstream and written back on the loop it arrived on, with no thread hand-over.
+    /// Misses from elsewhere (no loop of the group) use the last queue, served on the cooperative pool.
+    private struct MissQueue: Sendable {
+        let loop: (any EventLoop)?
+        let stream: AsyncStream<Miss>
+        let sink: AsyncStream<Miss>.Continuation
+    }
+    private let queues: [MissQueue]
     private let pendingMisses = Atomic<Int>(0)
     private let state = Mutex<State>(State())
 
@@ -53,7 +60,16 @@ public final class DNSDoor: Service, Sendable {
         self.group = group
         self.loopGuard = loopGuard
         self.logger = logger
-        (misses, missSink) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+        let loops: [(any EventLoop)?] = group.makeIterator().map { $0 } + [nil]
+        queues = loops.map { loop in
+            let (stream, sink) = AsyncStream.makeStream(of: Miss.self, bufferingPolicy: .unbounded)
+            return MissQueue(loop: loop, stream: stream, sink: sink)
+        }
+    }
+
+    private func queue(for loop: (any EventLoop)?) -> MissQueue {
+        if let loop, let found = queues.first(where: { $0.loop === loop }) { return found }
+        return queues[queues.count - 1]
     }
 
     /// The addresses actually bound (with the real port when 0 was asked for).
@@ -141,12 +157,18 @@ public final class DNSDoor: Service, Sendable {
         if boundAddresses.isEmpty { try await bind() }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                for await miss in self.misses {
-                    group.addTask { await self.answer(miss) }
+                for queue in self.queues {
+                    group.addTask(executorPreference: queue.loop.map(EventLoopTaskExecutor.init)) {
+                        await withDiscardingTaskGroup { misses in
+                            for await miss in queue.stream {
+                                misses.addTask { await self.answer(miss) }
+                            }
+                        }
+                    }
                 }
             }
         } onGracefulShutdown: {
-            self.closeListeners().whenComplete { _ in self.missSink.finish() }
+            self.closeListeners().whenComplete { _ in for queue in self.queues { queue.sink.finish() } }
         }
         await close()
     }
@@ -202,7 +224,7 @@ public final class DNSDoor: Service, Sendable {
     /// task and answered through `later`. Over UDP the reply is cut to what the client accepts; over TCP it is
     /// length-prefixed.
     func handle(
-        _ bytes: UnsafeRawBufferPointer, overUDP: Bool, allocator: ByteBufferAllocator,
+        _ bytes: UnsafeRawBufferPointer, overUDP: Bool, allocator: ByteBufferAllocator, eventLoop: (any EventLoop)? = nil,
         later: @escaping @Sendable ([UInt8]) -> Void
     ) -> Outcome {
         func send(_ reply: [UInt8]) -> Outcome {
@@ -260,7 +282,7 @@ public final class DNSDoor: Service, Sendable {
                         ).wire, for: request, clientName: clientName,
                         limit: limit))
             }
-            missSink.yield(Miss(request: request, clientName: clientName, reply: later, limit: limit))
+            queue(for: eventLoop).sink.yield(Miss(request: request, clientName: clientName, reply: later, limit: limit))
             return .pending
         }
     }

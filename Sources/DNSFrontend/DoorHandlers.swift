@@ -17,7 +17,7 @@ final class UDPDoorHandler: ChannelInboundHandler, @unchecked Sendable {
         let channel = context.channel
         door.statistics.bump(door.statistics.udpQueries)
         let outcome = envelope.data.withUnsafeReadableBytes { bytes in
-            door.handle(bytes, overUDP: true, allocator: context.channel.allocator) { reply in
+            door.handle(bytes, overUDP: true, allocator: context.channel.allocator, eventLoop: context.eventLoop) { reply in
                 // A miss answered later, from the door's task: write and flush through the channel.
                 let buffer = channel.allocator.buffer(bytes: reply)
                 channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buffer), promise: nil)
@@ -73,7 +73,7 @@ final class TCPDoorHandler: ChannelInboundHandler, @unchecked Sendable {
         let channel = context.channel
         door.statistics.bump(door.statistics.tcpQueries)
         let outcome = message.withUnsafeReadableBytes { bytes in
-            door.handle(bytes, overUDP: false, allocator: context.channel.allocator) { reply in
+            door.handle(bytes, overUDP: false, allocator: context.channel.allocator, eventLoop: context.eventLoop) { reply in
                 var buffer = channel.allocator.buffer(capacity: reply.count + 2)
                 buffer.writeLengthPrefixedDNSMessage(reply)
                 channel.writeAndFlush(buffer, promise: nil)

@@ -25,6 +25,8 @@ public final class NSCDDoor: Service, Sendable {
     public let cache: ResponseCache
     /// The shared-memory hosts map handed out on GETFDHST, unless `--shared-map off` (docs/nscd.md).
     public let sharedMap: SharedHostsMap?
+    /// Where miss lookups run (nil: the cooperative pool).
+    let lookupExecutor: (any TaskExecutor)?
     let logger: Logger
     let onShutdownRequest: @Sendable () -> Void
 
@@ -42,10 +44,11 @@ public final class NSCDDoor: Service, Sendable {
 
     public init(
         configuration: NSCDFrontendConfiguration, resolver: HostResolver, cache: ResponseCache,
-        sharedMap: SharedHostsMap? = nil,
+        sharedMap: SharedHostsMap? = nil, lookupExecutor: (any TaskExecutor)? = nil,
         logger: Logger = Logger(label: "sidecache.nscd"), onShutdownRequest: @escaping @Sendable () -> Void = {}
     ) {
         self.configuration = configuration
+        self.lookupExecutor = lookupExecutor
         self.resolver = resolver
         self.cache = cache
         self.sharedMap = sharedMap
@@ -123,9 +126,13 @@ public final class NSCDDoor: Service, Sendable {
         if let map = sharedMap, let thread = PosixThread.spawn({ self.runSharedMap(map) }) { threads.append(thread) }
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
-                await withDiscardingTaskGroup { group in
-                    for await lookup in self.lookups {
-                        group.addTask { await self.answer(lookup) }
+                // On the lookup executor (the daemon gives an event loop) when there is one: a miss's walk then
+                // resumes on the thread its upstream replies arrive on (EventLoopTaskExecutor).
+                await withTaskExecutorPreference(self.lookupExecutor) {
+                    await withDiscardingTaskGroup { group in
+                        for await lookup in self.lookups {
+                            group.addTask { await self.answer(lookup) }
+                        }
                     }
                 }
             } onCancel: {

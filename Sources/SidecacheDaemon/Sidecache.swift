@@ -2,6 +2,7 @@ import DNSCache
 import DNSForwarder
 import AdminHTTP
 import DNSFrontend
+import DNSTransport
 import NSCDFrontend
 import NSCDSharedMap
 import Logging
@@ -95,6 +96,7 @@ public final class Sidecache: Sendable {
             nscdDoor = NSCDDoor(
                 configuration: NSCDFrontendConfiguration(socketPath: socketPath), resolver: resolver, cache: cache,
                 sharedMap: Self.makeSharedMap(configuration.sharedMap, logger: logger),
+                lookupExecutor: EventLoopTaskExecutor(loops.next()),
                 logger: Logger(label: "sidecache.nscd"), onShutdownRequest: { sink.yield() })
         } else {
             nscdDoor = nil
