@@ -81,7 +81,12 @@ start_server() {  # start_server NAME
             unbound -d -c "$work/unbound.conf" >>"$work/unbound.log" 2>&1 &
             server_pid=$!
             local i
-            for i in $(seq 1 100); do timeout 1 dig +short +tries=1 +time=1 @127.0.0.1 ns.cluster.local >/dev/null 2>&1 && break; sleep 0.05; done
+            local i up=0
+            for i in $(seq 1 100); do
+                timeout 1 dig +short +tries=1 +time=1 @127.0.0.1 ns.cluster.local >/dev/null 2>&1 && up=1 && break
+                sleep 0.05
+            done
+            ((up)) || abort "unbound did not start" "$work/unbound.log"
             ;;
         glibc-alone) pod_write_resolv "$CLUSTER_DNS"; server_pid="" ;;
     esac
@@ -139,7 +144,8 @@ for server in glibc-alone sidecache nscd-no; do
     echo "corpus server=$server cold=${passes[$server,cold]} warm=${passes[$server,warm]:-}"
     # --- 3. Cold latency per lookup
     for family in unspec inet; do
-        latency[$server,$family]=$(timeout 120 "$bin/glibc_resolve" time "$work/cold-$server-$family.names" "$family")
+        latency[$server,$family]=$(timeout 120 "$bin/glibc_resolve" time "$work/cold-$server-$family.names" "$family" \
+            || echo "TIME failed=$?")
         echo "cold-latency server=$server family=$family ${latency[$server,$family]}"
     done
     stop_server

@@ -105,7 +105,7 @@ enum ReplyClassifier {
             // A CNAME chain whose end this upstream does not answer and no SOA (an authoritative server whose
             // alias points out of its zones). The chain itself is positive data with its own TTLs: the reply is
             // kept for as long as the chain is, instead of costing a query per lookup.
-            negativeTTL = minimumTTL(rrsets)
+            negativeTTL = min(minimumTTL(rrsets), policy.maximumNegativeTTL)
         } else if !message.answers.isEmpty {
             negativeTTL = min(negativeTTL, minimumTTL(message.answers))
         }

@@ -6,7 +6,9 @@ import Synchronization
 /// - A hit is answered synchronously by `cachedAnswer`, under one shard lock held for a table probe.
 /// - A miss goes to `answer`, which joins or starts the one upstream query for its key (coalescing), and may be
 ///   answered stale when the upstream is slow or failing (RFC 8767).
-/// - Upstream queries and prefetches run as jobs of `run()`, which the daemon runs as a long-lived service.
+/// - The first caller of a key that nothing is cached for queries the upstream in its own task (`lead`); other
+///   upstream queries (those with a stale copy and its client timer) and prefetches run as jobs of `run()`, which
+///   the daemon runs as a long-lived service.
 public final class ResponseCache: Sendable {
     public let configuration: CacheConfiguration
     public let statistics = CacheStatistics()

@@ -66,8 +66,9 @@ extension DNSForwarder {
     func exchangeUDP(
         _ key: CacheKey, upstream: SocketAddress, configuration: ForwarderConfiguration, timeout: TimeAmount
     ) async throws -> DNSMessage {
-        // The current loop when the caller runs on one (EventLoopTaskExecutor): the reply then resumes it there.
-        let loop = group.any()
+        // The current loop when the caller runs on one (EventLoopTaskExecutor; the nscd door's lookup loop is not in
+        // `group`): the reply then resumes the caller without a change of thread.
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
         let promise = loop.makePromise(of: DNSMessage.self)
         let id = UInt16.random(in: .min ... .max)  // SystemRandomNumberGenerator: the kernel CSPRNG
         let statistics = self.statistics
@@ -88,7 +89,13 @@ extension DNSForwarder {
                 }
             }
             .bind(to: bind)
-            .flatMap { channel in channel.connect(to: upstream).map { channel } }
+            .flatMap { channel in
+                channel.connect(to: upstream).map { channel }.flatMapErrorThrowing { error in
+                    // Bound but not connected (no route, say): the socket must not outlive the try.
+                    channel.close(promise: nil)
+                    throw error
+                }
+            }
             .whenComplete { result in
                 switch result {
                 case .failure(let error):

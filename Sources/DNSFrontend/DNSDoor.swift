@@ -38,6 +38,9 @@ public final class DNSDoor: Service, Sendable {
 
     struct State {
         var channels: [Channel] = []
+        /// The TCP listeners among `channels`: closed first on graceful shutdown, while the UDP sockets stay open
+        /// until the misses already taken have been answered through them.
+        var tcpListeners: [ObjectIdentifier] = []
         var bound: [SocketAddress] = []
         var draining = false
     }
@@ -78,6 +81,7 @@ public final class DNSDoor: Service, Sendable {
     /// Binds every listener. Throws `DNSDoorError` naming the address that could not be bound.
     public func bind() async throws {
         var channels: [Channel] = []
+        var tcpListeners: [ObjectIdentifier] = []
         var bound: [SocketAddress] = []
         do {
             for address in configuration.listen {
@@ -92,6 +96,7 @@ public final class DNSDoor: Service, Sendable {
                 }
                 let tcp = try await bindTCP(udpAddress)
                 channels.append(tcp)
+                tcpListeners.append(ObjectIdentifier(tcp))
                 bound.append(udpAddress)
             }
         } catch {
@@ -100,6 +105,7 @@ public final class DNSDoor: Service, Sendable {
         }
         state.withLock {
             $0.channels = channels
+            $0.tcpListeners = tcpListeners
             $0.bound = bound
         }
         logger.info("DNS door listening", metadata: ["addresses": "\(bound.map { "\($0)" })"])
@@ -189,11 +195,15 @@ public final class DNSDoor: Service, Sendable {
         pendingMisses.wrappingSubtract(1, ordering: .relaxed)
     }
 
-    /// Closes the listening sockets (TCP connections already open stay until their replies are written).
+    /// Closes the TCP listeners (TCP connections already open stay until their replies are written); the UDP
+    /// sockets stay open for the replies to misses already taken, and `close` shuts them after the queues drained.
+    /// A query that arrives meanwhile is answered from the cache or with SERVFAIL (see `handle`).
     private func closeListeners() -> EventLoopFuture<Void> {
         let channels = state.withLock { state in
-            defer { state.channels = [] }
-            return state.channels
+            let listeners = state.channels.filter { state.tcpListeners.contains(ObjectIdentifier($0)) }
+            state.channels.removeAll { state.tcpListeners.contains(ObjectIdentifier($0)) }
+            state.tcpListeners = []
+            return listeners
         }
         let futures = channels.map { $0.close() }
         return EventLoopFuture.andAllComplete(futures, on: group.next())
@@ -259,30 +269,33 @@ public final class DNSDoor: Service, Sendable {
                         hit, for: request, packet: bytes, limit: limit, lengthPrefixed: !overUDP, allocator: allocator))
             }
             let clientName = Array(bytes[request.nameRange])
+            // SERVFAIL now: the door will not (or can no longer) take the miss.
+            func serverFailure() -> Outcome {
+                send(
+                    DNSResponder.finish(
+                        CacheAnswer.serverFailure(
+                            for: request.key, id: request.id, recursionDesired: request.recursionDesired,
+                            source: .overloaded
+                        ).wire, for: request, clientName: clientName, limit: limit))
+            }
             if let loopGuard, loopGuard.isProbe(request.key) {
                 // Our own loop probe came back to us: the upstream forwards to us. Never forward it again.
                 loopGuard.markDetected()
                 logger.critical("forwarding loop: our probe query came back to the DNS door")
-                return send(
-                    DNSResponder.finish(
-                        CacheAnswer.serverFailure(
-                            for: request.key, id: request.id, recursionDesired: request.recursionDesired,
-                            source: .overloaded
-                        ).wire, for: request, clientName: clientName,
-                        limit: limit))
+                return serverFailure()
             }
             guard pendingMisses.wrappingAdd(1, ordering: .relaxed).newValue <= configuration.maximumPendingMisses
             else {
                 pendingMisses.wrappingSubtract(1, ordering: .relaxed)
-                return send(
-                    DNSResponder.finish(
-                        CacheAnswer.serverFailure(
-                            for: request.key, id: request.id, recursionDesired: request.recursionDesired,
-                            source: .overloaded
-                        ).wire, for: request, clientName: clientName,
-                        limit: limit))
+                return serverFailure()
             }
-            queue(for: eventLoop).sink.yield(Miss(request: request, clientName: clientName, reply: later, limit: limit))
+            let queued = queue(for: eventLoop).sink.yield(
+                Miss(request: request, clientName: clientName, reply: later, limit: limit))
+            if case .terminated = queued {
+                // Draining: the miss queues are closed. SERVFAIL now rather than no answer at all.
+                pendingMisses.wrappingSubtract(1, ordering: .relaxed)
+                return serverFailure()
+            }
             return .pending
         }
     }

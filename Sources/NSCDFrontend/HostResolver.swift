@@ -127,7 +127,7 @@ public final class HostResolver: Sendable {
     /// `cachedLookup` with the instants its answer is good until (for the shared map).
     public func cachedTimedLookup(_ name: String, families: HostFamilies) -> TimedHostLookup? {
         if let found = hostsAnswer(name, families) { return hostsTimed(found) }
-        var walk = SearchWalk(searchRules.candidates(for: name))
+        var walk = searchWalk(name)
         while let candidate = walk.next {
             var answers: [CacheAnswer] = []
             for type in families.types {
@@ -143,11 +143,16 @@ public final class HostResolver: Sendable {
     /// `lookup` with the instants its answer is good until (for the shared map).
     public func timedLookup(_ name: String, families: HostFamilies) async -> TimedHostLookup {
         if let found = hostsAnswer(name, families) { return hostsTimed(found) }
-        var walk = SearchWalk(searchRules.candidates(for: name))
+        var walk = searchWalk(name)
         while let candidate = walk.next {
             walk.consider(await answers(for: candidate, families))
         }
         return walk.result
+    }
+
+    private func searchWalk(_ name: String) -> SearchWalk {
+        let rules = searchRules
+        return SearchWalk(rules.candidates(for: name), asIsFirst: rules.triesAsIsFirst(name))
     }
 
     /// One candidate's A and/or AAAA answers, asked at once (glibc sends both queries of a pair together).
@@ -185,17 +190,23 @@ public final class HostResolver: Sendable {
         }
         let v6 = families == .v4 ? [] : entry.v6
         guard !v4.isEmpty || !v6.isEmpty else { return nil }
-        return .found(HostAnswer(canonicalName: entry.canonicalName, aliases: entry.aliases, v4: v4, v6: v6))
+        let canonical = families == .v4 ? entry.inetCanonicalName ?? entry.canonicalName : entry.canonicalName
+        return .found(HostAnswer(canonicalName: canonical, aliases: entry.aliases, v4: v4, v6: v6))
     }
 
     /// One candidate's outcome from its A and/or AAAA answers. `asked` is the candidate as the client spelled it.
     /// An address in either answer wins; then a missing reply (the walk must stop), then a SERVFAIL (the walk goes
     /// on), then NODATA, then NXDOMAIN.
+    ///
+    /// For an A and AAAA pair this is glibc's rule (`__res_context_query`): a NOERROR reply with answer records in
+    /// either makes the pair a success; otherwise the A reply's RCODE decides unless it is NOERROR, then the AAAA
+    /// reply's.
     static func combine(_ answers: [CacheAnswer], asked: DNSName) -> CandidateOutcome {
+        enum Code { case noError, nameError, serverFailure }
         var found: HostAnswer? = nil
         var noReply = false
-        var serverFailure = false
-        var noData = false
+        var hasRecords = false
+        var codes: [Code] = []
         for answer in answers {
             guard let message = try? DNSMessage(decoding: answer.wire) else {
                 noReply = true
@@ -203,7 +214,7 @@ public final class HostResolver: Sendable {
             }
             if answer.isTemporaryFailure {
                 if answer.replyClass == .serverError && message.responseCode == .serverFailure {
-                    serverFailure = true
+                    codes.append(.serverFailure)
                 } else {
                     noReply = true
                 }
@@ -219,18 +230,25 @@ public final class HostResolver: Sendable {
                 } else {
                     found = part
                 }
+                codes.append(.noError)
             case .noData:
-                noData = true
+                if !message.answers.isEmpty { hasRecords = true }
+                codes.append(.noError)
             case .nameError:
-                break
+                codes.append(.nameError)
             default:
                 noReply = true
             }
         }
         if let found { return .found(found) }
         if noReply { return .noReply }
-        if serverFailure { return .serverFailure }
-        return noData ? .noData : .nameError
+        if hasRecords { return .aliasWithoutAddress }
+        let deciding = codes.first == .noError ? codes.last : codes.first
+        switch deciding {
+        case .nameError?: return .nameError
+        case .serverFailure?: return .serverFailure
+        default: return .noData
+        }
     }
 
     /// Addresses, canonical name and CNAME aliases of a positive answer. The cache keeps names lower-cased; where a

@@ -20,6 +20,9 @@ public final class HostsFile: Sendable {
         /// nss_files/files-hosts.c, the line parser). So `localhost` with both loopback lines gives 127.0.0.1
         /// twice, as glibc alone does.
         public var inet: [[UInt8]] = []
+        /// The canonical name an AF_INET lookup reports: the first name of the first line it can read as IPv4
+        /// (nss_files skips the other IPv6 lines entirely).
+        public var inetCanonicalName: String? = nil
     }
 
     struct Table: Sendable {
@@ -72,14 +75,12 @@ public final class HostsFile: Sendable {
                 let lowered = name.lowercased()
                 var entry = byName[lowered] ?? Entry(canonicalName: names[0], aliases: [], v4: [], v6: [])
                 addAliases(names, to: &entry)
-                if let v4 {
-                    entry.v4.append(v4)
-                    entry.inet.append(v4)
+                if let inet = v4 ?? v6.flatMap(Self.inetForm) {
+                    entry.inet.append(inet)
+                    if entry.inetCanonicalName == nil { entry.inetCanonicalName = names[0] }
                 }
-                if let v6 {
-                    entry.v6.append(v6)
-                    if let mapped = Self.inetForm(v6) { entry.inet.append(mapped) }
-                }
+                if let v4 { entry.v4.append(v4) }
+                if let v6 { entry.v6.append(v6) }
                 byName[lowered] = entry
             }
         }

@@ -52,10 +52,12 @@ extension NSCDDoor {
             negative = true
         case .found(let answer):
             negative = false
+            // Distinct addresses: `localhost` from the hosts file is 127.0.0.1 twice for AF_INET, one order only.
+            let v4 = Set(answer.v4).count, v6 = Set(answer.v6).count
             switch request.type {
-            case .getAddressInfo: variants = max(answer.v4.count, answer.v6.count)
-            case .getHostByName: variants = answer.v4.count
-            case .getHostByNameV6: variants = answer.v6.count
+            case .getAddressInfo: variants = max(v4, v6)
+            case .getHostByName: variants = v4
+            case .getHostByNameV6: variants = v6
             default: variants = 1
             }
         }

@@ -231,7 +231,12 @@ public final class NSCDDoor: Service, Sendable {
                 close(fd)
                 return
             }
-            lookupSink.yield(PendingLookup(fd: fd, request: request))
+            if case .terminated = lookupSink.yield(PendingLookup(fd: fd, request: request)) {
+                // Stopping raced the check above: close, so the client resolves by itself at once.
+                pendingLookups.wrappingSubtract(1, ordering: .relaxed)
+                statistics.bump(statistics.fallbacks)
+                close(fd)
+            }
         case .invalidate:
             // Root only. A database name (`nscd -i hosts`) flushes everything; any other key is taken as a host
             // name whose entries alone are flushed (`sidecache flush NAME`, an extension of the protocol).

@@ -95,6 +95,11 @@ public struct ResolvConf: Sendable, Hashable {
         return IPv6Bytes(bare) != nil
     }
 
+    /// True when `name` is tried as-is before the search list (at least `ndots` dots, no trailing dot).
+    public func triesAsIsFirst(_ name: String) -> Bool {
+        !name.hasSuffix(".") && name.filter { $0 == "." }.count >= ndots
+    }
+
     /// The names a stub resolver tries for `name`, in glibc's order (`__res_context_search`, resolv/res_query.c):
     /// a name ending in a dot is tried alone; a name with at least `ndots` dots is tried as-is first, then with each
     /// search domain; otherwise the search domains come first and the name as-is last. The root domain in the

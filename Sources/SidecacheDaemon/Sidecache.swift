@@ -33,6 +33,10 @@ public final class Sidecache: Sendable {
     public let admin: AdminServer?
     let state: DaemonState
     let group: MultiThreadedEventLoopGroup
+    /// One event loop of its own for the nscd door's misses (EventLoopTaskExecutor): their upstream tries run there
+    /// too (the forwarder uses the current loop), and their replies and shared-map publishing (which can wait for
+    /// the map's lock) never hold up the DNS door's loops.
+    let lookupLoop: MultiThreadedEventLoopGroup
     let logger: Logger
     /// The DNS addresses asked for (less [::1] on a host without IPv6 loopback).
     let listen: [UpstreamAddress]
@@ -70,6 +74,7 @@ public final class Sidecache: Sendable {
         let threads = configuration.threads > 0 ? configuration.threads : System.coreCount
         let loops = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         group = loops
+        lookupLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loopGuard = ForwardingLoopGuard()
         let metrics = SidecacheMetrics()
         self.metrics = metrics
@@ -96,7 +101,7 @@ public final class Sidecache: Sendable {
             nscdDoor = NSCDDoor(
                 configuration: NSCDFrontendConfiguration(socketPath: socketPath), resolver: resolver, cache: cache,
                 sharedMap: Self.makeSharedMap(configuration.sharedMap, logger: logger),
-                lookupExecutor: EventLoopTaskExecutor(loops.next()),
+                lookupExecutor: EventLoopTaskExecutor(lookupLoop.next()),
                 logger: Logger(label: "sidecache.nscd"), onShutdownRequest: { sink.yield() })
         } else {
             nscdDoor = nil
@@ -117,6 +122,7 @@ public final class Sidecache: Sendable {
         } catch {
             await door.close()
             try? await group.shutdownGracefully()
+            try? await lookupLoop.shutdownGracefully()
             throw error
         }
         logger.info(
@@ -314,6 +320,7 @@ public final class Sidecache: Sendable {
         try await group.run()
         forwarder.shutdown()
         try await self.group.shutdownGracefully()
+        try await lookupLoop.shutdownGracefully()
         logger.info("sidecache stopped")
     }
 }

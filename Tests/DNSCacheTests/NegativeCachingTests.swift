@@ -88,6 +88,20 @@ struct NegativeCachingTests {
         }
     }
 
+    @Test func cnameOnlyAnswerIsCappedByTheMaximumNegativeTTL() async throws {
+        let upstream = ScriptedUpstream()
+        let clock = ManualClock()
+        upstream.answer("long-alias.test", .a, [.cname("long-alias.test", "elsewhere.other", ttl: 86400)])
+        let cache = makeCache(upstream, clock: clock)
+        try await cache.withRunning { cache throws in
+            _ = await cache.answer(for: key("long-alias.test"), id: 1, recursionDesired: true)
+            clock.advance(seconds: 899.9)
+            #expect(cache.cachedAnswer(for: key("long-alias.test"), id: 2, recursionDesired: true) != nil)
+            clock.advance(seconds: 0.1)
+            #expect(cache.cachedAnswer(for: key("long-alias.test"), id: 3, recursionDesired: true) == nil)
+        }
+    }
+
     @Test func servfailIsNeverCachedAsNegative() async throws {
         let upstream = ScriptedUpstream()
         let clock = ManualClock()

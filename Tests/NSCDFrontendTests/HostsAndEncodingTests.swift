@@ -47,6 +47,11 @@ struct HostsAndEncodingTests {
         #expect(localhost.v6.count == 1)
         #expect(try #require(hosts.lookup(name: "ip6-localhost")).inet == [[127, 0, 0, 1]])
         #expect(try #require(hosts.lookup(name: "mapped")).inet == [[10, 0, 0, 9]])
+        // A name whose first line is an IPv6 address nss_files skips for AF_INET takes its name from the next.
+        try "fd00::7 first-v6 shared\n10.0.0.7 first-v4 shared\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let fresh = HostsFile(path: path)
+        #expect(fresh.lookup(name: "shared")?.canonicalName == "first-v6")
+        #expect(fresh.lookup(name: "shared")?.inetCanonicalName == "first-v4")
     }
 
     static let getai = NSCDRequest(type: .getAddressInfo, key: Array("svc\0".utf8))
