@@ -133,15 +133,25 @@ public final class ExternalProcess: @unchecked Sendable {
         if !outputClosed { close(output) }
     }
 
-    /// The full path of a program on PATH (or the path itself), or an error naming the Debian package to install.
+    /// The full path of a program on PATH (or the path itself). A program not found there makes the test run
+    /// install its Debian packages (`SystemPackages`, once per process) and look again; if it is still missing, the
+    /// error says why (install-deps' own words: which packages, and that it needs root).
     public static func which(_ program: String) throws -> String {
+        if let path = lookUp(program) { return path }
+        let installation = SystemPackages.ensureInstalled()
+        if let path = lookUp(program) { return path }
+        throw MissingTool(program: program, installation: installation)
+    }
+
+    /// The full path of a program on PATH, /usr/sbin or /sbin (or the path itself), or nil.
+    public static func lookUp(_ program: String) -> String? {
         if program.contains("/") { return program }
         let searchPath = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin") + ":/usr/sbin:/sbin"
         for directory in searchPath.split(separator: ":").map(String.init) {
             let path = "\(directory)/\(program)"
             if FileManager.default.isExecutableFile(atPath: path) { return path }
         }
-        throw MissingTool(program: program)
+        return nil
     }
 
     /// Runs a command to completion and returns its exit status and output.
@@ -166,8 +176,14 @@ public struct SpawnError: Error, CustomStringConvertible {
 
 public struct MissingTool: Error, CustomStringConvertible {
     public var program: String
+    /// What the test run's own `.ci/install-deps` said.
+    public var installation: SystemPackages.Outcome
     public var description: String {
-        "\(program) is not installed: run `bash .ci/install-deps` (as root) to install the test dependencies"
+        let said = installation.output.split(separator: "\n").suffix(3).joined(separator: "\n")
+        return installation.succeeded
+            ? "\(program) is not installed, and .ci/install-deps does not install it: add its Debian package there"
+            : "\(program) is not installed, and the test run could not install the test packages (as root it does; "
+                + "or run `bash .ci/install-deps` as root once). install-deps said:\n\(said)"
     }
 }
 

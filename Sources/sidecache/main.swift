@@ -383,6 +383,9 @@ struct Inject: ParsableCommand {
 
     func run() throws {
         let injector = siblingExecutable("sidecache-inject")
+        if let injector, access(injector, X_OK) != 0 {
+            try buildInjectorInPackage(injector)
+        }
         guard let injector, access(injector, X_OK) == 0 else {
             printError(
                 "sidecache inject: \(injector ?? "sidecache-inject") is missing: it is built with sidecache (swift build) and must be installed in the same directory")
@@ -393,6 +396,53 @@ struct Inject: ParsableCommand {
         execv(injector, argv)
         printError("sidecache inject: cannot run \(injector): \(String(cString: strerror(errno)))")
         throw ExitCode(126)
+    }
+}
+
+/// `swift run sidecache inject ...` in a fresh clone: `swift run` builds the sidecache product only, not the injector.
+/// SwiftPM cannot make it build both without linking the injector's libraries (Yams, Foundation) into the daemon: an
+/// executable target that depends on another links that one's library dependencies, and a plugin's tool is built
+/// under another name. So when the missing injector's place is a SwiftPM build directory (`SCRATCH/TRIPLE/CONFIG`
+/// or `SCRATCH/CONFIG`, with Package.swift beside SCRATCH), build it there with the same configuration, the
+/// compiler's output on standard error so that standard output stays the YAML. Anywhere else (an installed binary,
+/// the image) nothing happens and the caller reports the missing file.
+func buildInjectorInPackage(_ injector: String) throws {
+    func parent(_ path: String) -> String? {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return nil }
+        return String(path[..<slash])
+    }
+    guard let directory = parent(injector) else { return }
+    let configuration = String(directory[directory.index(after: directory.lastIndex(of: "/") ?? directory.startIndex)...])
+    guard configuration == "debug" || configuration == "release" else { return }
+    var scratch = directory
+    for _ in 0..<2 {
+        guard let up = parent(scratch) else { return }
+        if access(up + "/Package.swift", R_OK) == 0 { break }
+        scratch = up
+    }
+    guard let root = parent(scratch), access(root + "/Package.swift", R_OK) == 0 else { return }
+    let arguments = [
+        "swift", "build", "--package-path", root, "--scratch-path", scratch, "-c", configuration,
+        "--product", "sidecache-inject",
+    ]
+    printError("sidecache inject: sidecache-inject is not built yet; building it: \(arguments.joined(separator: " "))")
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, 2, 1)
+    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let code = posix_spawnp(&pid, "swift", &actions, nil, argv, environ)
+    guard code == 0 else {
+        printError("sidecache inject: cannot run swift to build sidecache-inject: \(String(cString: strerror(code)))")
+        throw ExitCode(127)
+    }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    guard status == 0 else {
+        printError("sidecache inject: building sidecache-inject failed")
+        throw ExitCode(1)
     }
 }
 

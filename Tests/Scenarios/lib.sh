@@ -169,6 +169,25 @@ start_knotd() {
     knot_pid=$!
 }
 
+# start_k8s_test_upstream: knotd on 127.0.0.53:53, authoritative for k8s.test (web A 192.0.2.80, web AAAA
+# 2001:db8::80, so a pod with the cluster domain k8s.test gets NXDOMAIN or data for every search candidate); waits
+# until it answers, aborts if it does not. The image scenarios' cluster DNS.
+start_k8s_test_upstream() {
+    cat >"$work/k8s.test.zone" <<'ZONE'
+$ORIGIN k8s.test.
+$TTL 300
+@    SOA  ns hostmaster 1 3600 600 86400 60
+@    NS   ns
+ns   A    127.0.0.53
+web  A    192.0.2.80
+web  AAAA 2001:db8::80
+ZONE
+    { knot_conf_head; knot_conf_zones k8s.test; } >"$work/knot.conf"
+    start_knotd "$work/knot.conf"
+    wait_until "$knot_pid" dig @127.0.0.53 +time=1 +tries=1 +short k8s.test SOA >/dev/null ||
+        abort "knotd did not start" "$work/knot.log"
+}
+
 # wait_until PID COMMAND...: runs COMMAND every 0.1 s until it succeeds (status 0) or 10 s have passed (status 1);
 # gives up early (status 1) once PID has exited.
 wait_until() {

@@ -44,19 +44,7 @@ else
 fi
 
 # --- Upstream ---------------------------------------------------------------------------------------------------
-cat >"$work/k8s.test.zone" <<'ZONE'
-$ORIGIN k8s.test.
-$TTL 300
-@    SOA  ns hostmaster 1 3600 600 86400 60
-@    NS   ns
-ns   A    127.0.0.53
-web  A    192.0.2.80
-web  AAAA 2001:db8::80
-ZONE
-{ knot_conf_head; knot_conf_zones k8s.test; } >"$work/knot.conf"
-start_knotd "$work/knot.conf"
-wait_until "$knot_pid" dig @127.0.0.53 +time=1 +tries=1 +short k8s.test SOA >/dev/null ||
-    abort "knotd did not start" "$work/knot.log"
+start_k8s_test_upstream
 
 # --- The pod's files and sysctl ---------------------------------------------------------------------------------
 # The cluster domain is k8s.test here, so knotd answers every name of the search list (NXDOMAIN or data).

@@ -25,11 +25,16 @@ func sidecacheBinary() throws -> String {
 ///   search-list names and round robin (pod-search-list.sh), TTL exactness and the thundering herd (pod-ttl-herd.sh),
 ///   upstream outage, SIGKILL restart and SIGTERM drain while clients loop (pod-faults.sh); glibc, musl and Go clients;
 /// - shared-map-glibc.sh: real glibc reads the shared-memory hosts map: hits send nothing to the socket, expiry within
-///   50 ms, flat rotation, restart and kill -9 while clients loop, swaps, bad input.
+///   50 ms, flat rotation, restart and kill -9 while clients loop, swaps, bad input;
+/// - image-glibc-bullseye.sh: the sidecar image (Dockerfile.sidecar's final stage, built offline as an OCI image)
+///   run by crun as uid 65532 next to a Debian 11 container whose glibc 2.31 resolves through the socket and the map.
+/// The Debian packages the scripts use are installed first (SystemPackages, once per run).
 @Suite(.serialized, .enabled(if: runningAsRoot, "needs root for network namespaces and port 53 (CI runs as root)"))
 struct ClientScenarioTests {
-    static func runScenario(_ script: String) async throws {
-        let binary = try sidecacheBinary()
+    static func runScenario(_ script: String, binary: String? = nil) async throws {
+        let installation = try await offloaded { SystemPackages.ensureInstalled() }
+        #expect(installation.succeeded, "the test packages are not installed: \(installation.output)")
+        let binary = try binary ?? sidecacheBinary()
         let result = try await ExternalProcess.run("bash", ["\(repositoryRoot)/Tests/Scenarios/\(script)", binary])
         let summary = result.output.split(separator: "\n").last { $0.hasSuffix(" failed") } ?? "no summary"
         #expect(result.status == 0, "\(result.output)")
@@ -63,5 +68,26 @@ struct ClientScenarioTests {
 
     @Test func glibcReadsTheSharedMap() async throws {
         try await Self.runScenario("shared-map-glibc.sh")
+    }
+
+    /// The image's binary as Dockerfile.sidecar's build stage makes it (release, Swift runtime linked statically), in
+    /// the scratch path .ci/check-packaging uses; .ci/run builds it before the tests, so this is a no-op there. Not
+    /// under SWIFT_LOCK: the caller of `swift test` holds it (.ci/run does), and taking it again would deadlock.
+    static func staticBinary() async throws -> String {
+        let scratch = "\(repositoryRoot)/.build-static"
+        let result = try await ExternalProcess.run(
+            "timeout",
+            [
+                "900", "swift", "build", "--package-path", repositoryRoot, "--scratch-path", scratch, "-c", "release",
+                "--static-swift-stdlib", "--product", "sidecache",
+            ])
+        guard result.status == 0 else {
+            throw TestFailure("the static release build failed (status \(result.status)):\n\(result.output.suffix(3000))")
+        }
+        return "\(scratch)/release/sidecache"
+    }
+
+    @Test func theImageServesGlibc231ThroughTheSocketAndTheMap() async throws {
+        try await Self.runScenario("image-glibc-bullseye.sh", binary: try await Self.staticBinary())
     }
 }
