@@ -45,8 +45,9 @@ public final class AdmissionWebhook: Sendable {
 
     public var boundAddress: SocketAddress? { server.boundAddress }
 
-    /// Runs until SIGTERM or SIGINT (after the lame duck), or until the task is cancelled.
-    public func run() async throws {
+    /// Runs until one of `signals` (after the lame duck), or until the task is cancelled. Tests pass no signals,
+    /// so the test process keeps its own handling of SIGTERM and SIGINT.
+    public func run(signals: [UnixSignal] = [.sigterm, .sigint]) async throws {
         if boundAddress == nil { try await bind() }
         logger.info(
             "webhook ready",
@@ -59,7 +60,7 @@ public final class AdmissionWebhook: Sendable {
         let serviceGroup = ServiceGroup(
             configuration: .init(
                 services: [.init(service: server), .init(service: reloader)],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                gracefulShutdownSignals: signals, logger: logger))
         do {
             try await serviceGroup.run()
         } catch {
