@@ -11,12 +11,17 @@ struct CertificateReloader: Service {
     let logger: Logger
 
     func run() async throws {
-        // Ends with the service group: graceful shutdown cancels the sleep.
-        try await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try await Task.sleep(for: interval)
-                poll()
+        // Ends with the service group: graceful shutdown cancels the sleep. Returning (not throwing) then matters:
+        // a service that throws makes the group cancel the listener at once, skipping its lame duck.
+        do {
+            try await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: interval)
+                    poll()
+                }
             }
+        } catch is CancellationError {
+            return
         }
     }
 
