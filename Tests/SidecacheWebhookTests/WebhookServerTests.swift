@@ -208,3 +208,48 @@ struct CertificateStartupTests {
         #expect(result.output.contains("sidecache webhook: tls-cert: \(pair.certificate) expired at 2020-01-02T00:00:00Z"))
     }
 }
+
+/// The program under SIGTERM: /readyz says 503 at once while reviews are still answered for the lame duck, then the
+/// process exits.
+struct WebhookDrainTests {
+    func status(_ path: String, port: Int, pki: TestCertificates, body: String? = nil) async throws -> Int {
+        var arguments = ["-sS", "--max-time", "5", "--cacert", pki.caCertificate, "-o", "/dev/null", "-w", "%{http_code}"]
+        if let body { arguments += ["--data-binary", "@\(body)"] }
+        let result = try await ExternalProcess.run("curl", arguments + ["https://127.0.0.1:\(port)\(path)"])
+        return Int(result.output.suffix(3)) ?? 0
+    }
+
+    @Test func sigtermDrainsThenExits() async throws {
+        let pki = try await TestCertificates()
+        let pair = try await pki.issue("webhook")
+        let binary = fixtureDirectory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/debug/sidecache").path
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "swift build first")
+        // A random port: the program binds what it is told (another test or program may hold one; try three).
+        var started: (process: ExternalProcess, port: Int)?
+        for _ in 0..<3 where started == nil {
+            let port = Int.random(in: 20000...60000)
+            let process = try ExternalProcess(
+                binary,
+                ["webhook", "--listen", "127.0.0.1:\(port)", "--upstream", "10.96.0.10", "--tls-cert", pair.certificate,
+                 "--tls-key", pair.key, "--lame-duck", "1500ms"])
+            for _ in 0..<50 {
+                if try await status("/readyz", port: port, pki: pki) == 200 { started = (process, port); break }
+                if !process.isRunning { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            if started == nil { process.stop() }
+        }
+        let (process, port) = try #require(started)
+        let review = "\(pki.directory)/review.json"
+        try Data(try fixture("pod-web.review.json")).write(to: URL(fileURLWithPath: review))
+        process.signal(SIGTERM)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await status("/readyz", port: port, pki: pki) == 503)
+        #expect(try await status("/mutate", port: port, pki: pki, body: review) == 200)
+        for _ in 0..<100 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning, "still running 5 s after SIGTERM")
+        let output = process.stop()
+        #expect(output.contains("draining"), "\(output)")
+    }
+}
