@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // The DNS message model and codec (RFC 1035, 3596, 6891). No I/O, no dependencies.
@@ -69,6 +70,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The metric catalogue's entry type and naming rules, shared by the daemon and the webhook (no dependencies).
+        .target(name: "MetricCatalogue"),
         // The admin listener: /metrics, /healthz, /readyz, /stats over HTTP/1.1.
         .target(
             name: "AdminHTTP",
@@ -85,7 +88,7 @@ let package = Package(
             name: "SidecacheDaemon",
             dependencies: [
                 "DNSWire", "DNSCache", "DNSForwarder", "DNSFrontend", "ResolverConfiguration", "NSCDWire",
-                "NSCDFrontend", "NSCDSharedMap", "AdminHTTP", "DNSTransport",
+                "NSCDFrontend", "NSCDSharedMap", "AdminHTTP", "DNSTransport", "MetricCatalogue",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -107,9 +110,29 @@ let package = Package(
         // Adds the sidecache sidecar to Kubernetes pod templates (docs/kubernetes.md). Yams brings Foundation, so this
         // lives apart from the daemon: only the sidecache-inject executable links it.
         .target(name: "SidecacheInject", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // `sidecache webhook`: the injector as a mutating admission webhook over TLS (docs/kubernetes.md). Foundation
+        // (JSON) and TLS, so it too is linked only into sidecache-inject.
+        .target(
+            name: "SidecacheWebhook",
+            dependencies: [
+                "SidecacheInject", "MetricCatalogue",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]),
         .executableTarget(
             name: "sidecache-inject",
-            dependencies: ["SidecacheInject", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "SidecacheInject", "SidecacheWebhook",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // Benchmarks of the hot paths (swift run -c release sidecache-bench).
         .executableTarget(
             name: "sidecache-bench",
@@ -139,9 +162,19 @@ let package = Package(
             name: "SidecacheDaemonTests",
             dependencies: [
                 "SidecacheDaemon", "DNSWire", "DNSForwarder", "ResolverConfiguration", "NSCDWire", "NSCDFrontend",
-                "TestSupport",
+                "TestSupport", "MetricCatalogue",
             ]),
         .testTarget(name: "SidecacheInjectTests", dependencies: ["SidecacheInject"], exclude: ["Golden"]),
+        .testTarget(
+            name: "SidecacheWebhookTests",
+            dependencies: [
+                "SidecacheWebhook", "SidecacheInject", "TestSupport", "MetricCatalogue",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,7 @@ import CoreMetrics
 import DNSCache
 import DNSForwarder
 import DNSFrontend
+import MetricCatalogue
 import NSCDFrontend
 import NSCDWire
 import Prometheus
@@ -13,14 +14,7 @@ import Synchronization
 ///
 /// Every metric is listed in `SidecacheMetrics.catalogue` and in docs/metrics.md; a test keeps them in step.
 public final class SidecacheMetrics: Sendable {
-    public enum Kind: String, Sendable { case counter, gauge, histogram }
-
-    public struct Metric: Sendable, Hashable {
-        public var name: String
-        public var kind: Kind
-        public var labels: [String]
-        public var help: String
-    }
+    public typealias Metric = MetricDescription
 
     public static let catalogue: [Metric] = [
         Metric(name: "sidecache_frontend_requests_total", kind: .counter, labels: ["door", "qtype", "rcode"],

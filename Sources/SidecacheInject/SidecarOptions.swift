@@ -45,7 +45,7 @@ public struct SidecarOptions: Sendable, Equatable {
     public init() {}
 
     /// `16MiB`, `512KiB` or plain octets, as the daemon reads sizes; nil for anything else.
-    static func octets(_ text: String) -> Int? {
+    public static func octets(_ text: String) -> Int? {
         for (suffix, scale) in [("MiB", 1 << 20), ("KiB", 1 << 10)] where text.hasSuffix(suffix) {
             return Int(text.dropLast(suffix.count)).map { $0 * scale }
         }

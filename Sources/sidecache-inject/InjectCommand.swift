@@ -4,7 +4,6 @@ import SidecacheInject
 
 /// `sidecache inject` (the `sidecache` command execs this binary, git-subcommand style, so that the daemon itself
 /// never links Foundation, which the YAML library needs).
-@main
 struct InjectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sidecache inject",
@@ -119,14 +118,8 @@ struct InjectCommand: ParsableCommand {
 
     /// "cpu=10m,memory=32Mi" -> ["cpu": "10m", "memory": "32Mi"]; "none" or "" -> [:].
     static func quantities(_ text: String, _ flag: String) throws -> [String: String] {
-        if text == "none" || text.isEmpty { return [:] }
-        var result: [String: String] = [:]
-        for item in text.split(separator: ",") {
-            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                throw ValidationError("\(flag) takes NAME=QUANTITY,..., e.g. cpu=10m,memory=32Mi; not '\(item)'")
-            }
-            result[parts[0]] = parts[1]
+        guard let result = SidecarOptions.quantities(text) else {
+            throw ValidationError("\(flag) takes NAME=QUANTITY,..., e.g. cpu=10m,memory=32Mi; not '\(text)'")
         }
         return result
     }

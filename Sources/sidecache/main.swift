@@ -35,7 +35,7 @@ struct SidecacheCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sidecache",
         abstract: "A DNS cache sidecar: glibc's nscd protocol and plain DNS on 127.0.0.1:53 from one cache.",
-        subcommands: [Serve.self, Query.self, Check.self, Stats.self, Dump.self, Flush.self, Config.self, Inject.self],
+        subcommands: [Serve.self, Query.self, Check.self, Stats.self, Dump.self, Flush.self, Config.self, Inject.self, Webhook.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -382,22 +382,42 @@ struct Inject: ParsableCommand {
     var arguments: [String] = []
 
     func run() throws {
-        let injector = siblingExecutable("sidecache-inject")
-        if let injector, access(injector, X_OK) != 0 {
-            try buildInjectorInPackage(injector)
-        }
-        guard let injector, access(injector, X_OK) == 0 else {
-            printError(
-                "sidecache inject: \(injector ?? "sidecache-inject") is missing: it is built with sidecache (swift build) and must be installed in the same directory")
-            throw ExitCode(127)
-        }
-        var argv: [UnsafeMutablePointer<CChar>?] = ([injector] + arguments).map { strdup($0) }
-        argv.append(nil)
-        execv(injector, argv)
-        printError("sidecache inject: cannot run \(injector): \(String(cString: strerror(errno)))")
-        throw ExitCode(126)
+        try execInjector(command: "inject", arguments)
     }
 }
+
+/// `sidecache webhook ...` runs `sidecache-inject webhook ...`: the admission webhook shares the injector (and needs
+/// Foundation for JSON and TLS besides), so it lives in the same binary.
+struct Webhook: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the mutating admission webhook that injects the sidecar (runs sidecache-inject webhook; see sidecache webhook --help).")
+
+    @Argument(parsing: .captureForPassthrough, help: "Settings for the webhook, e.g. --upstream 10.96.0.10 --tls-cert tls.crt --tls-key tls.key")
+    var arguments: [String] = []
+
+    func run() throws {
+        try execInjector(command: "webhook", ["webhook"] + arguments)
+    }
+}
+
+/// Replaces this process with the sibling `sidecache-inject`, passing `arguments`. Returns only by throwing.
+func execInjector(command: String, _ arguments: [String]) throws {
+    let injector = siblingExecutable("sidecache-inject")
+    if let injector, access(injector, X_OK) != 0 {
+        try buildInjectorInPackage(injector)
+    }
+    guard let injector, access(injector, X_OK) == 0 else {
+        printError(
+            "sidecache \(command): \(injector ?? "sidecache-inject") is missing: it is built with sidecache (swift build) and must be installed in the same directory")
+        throw ExitCode(127)
+    }
+    var argv: [UnsafeMutablePointer<CChar>?] = ([injector] + arguments).map { strdup($0) }
+    argv.append(nil)
+    execv(injector, argv)
+    printError("sidecache \(command): cannot run \(injector): \(String(cString: strerror(errno)))")
+    throw ExitCode(126)
+}
+
 
 /// `swift run sidecache inject ...` in a fresh clone: `swift run` builds the sidecache product only, not the injector.
 /// SwiftPM cannot make it build both without linking the injector's libraries (Yams, Foundation) into the daemon: an
