@@ -22,7 +22,9 @@
 #    either succeeds or fails with a temporary error, no lookup takes longer than the resolver timeout (5 s),
 #    failures happen only while sidecache is away (up to one resolver timeout after it is back), every client
 #    resolves again afterwards, and glibc's looping process is back on the nscd door (glibc skips the socket for 100
-#    lookups after a failed connect; the new daemon must count its GETAI requests).
+#    lookups after a failed connect; the new daemon must count its GETAI requests). The loops run 12 s: a lookup
+#    that meets the restart can cost glibc its whole 5 s socket timeout before it falls back, and the 100 lookups
+#    that follow at 20 ms intervals must still end inside the loop.
 # 3. Drain: clients loop for 2.5 s over cached and uncached names; SIGTERM 0.5 s in, lame-duck period 4 s. No lookup
 #    fails, /readyz says 503 during the period, the daemon exits 0 and removes its socket.
 #
@@ -216,7 +218,7 @@ loop_clients=(glibc getent musl go)
 
 # --- 2. sidecache restart --------------------------------------------------------------------------------------------
 restart_names=(my-svc www.example.test api.example.test my-headless restart-1.wild.example.test)
-start_loops restart 9 "${restart_names[@]}"
+start_loops restart 12 "${restart_names[@]}"
 sleep 2
 t_kill=$(now_ms)
 kill -KILL "$sidecache_pid"
