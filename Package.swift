@@ -45,14 +45,14 @@ let package = Package(
         .target(
             name: "DNSFrontend",
             dependencies: [
-                "DNSWire", "DNSCache", "DNSTransport",
+                "DNSWire", "DNSCache", "DNSTransport", "CPosixShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // accept4, pipe2 and SO_PEERCRED, which Swift's Glibc module does not export.
+        // accept4, pipe2, SO_PEERCRED and recvmmsg/sendmmsg, which Swift's Glibc module does not export.
         .target(name: "CPosixShims"),
         // glibc nscd protocol v2, byte-exact, no I/O.
         .target(name: "NSCDWire"),
@@ -157,7 +157,12 @@ let package = Package(
             dependencies: ["NSCDSharedMap", "NSCDFrontend", "NSCDWire", "DNSCache", "DNSWire", "TestSupport"]),
         .testTarget(name: "ResolverConfigurationTests", dependencies: ["ResolverConfiguration"]),
         .testTarget(name: "DNSForwarderTests", dependencies: ["DNSForwarder", "DNSWire", "DNSCache", "TestSupport"]),
-        .testTarget(name: "DNSFrontendTests", dependencies: ["DNSFrontend", "DNSWire", "DNSCache", "TestSupport"]),
+        .testTarget(
+            name: "DNSFrontendTests",
+            dependencies: [
+                "DNSFrontend", "DNSWire", "DNSCache", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .testTarget(
             name: "SidecacheDaemonTests",
             dependencies: [

@@ -98,6 +98,9 @@ server:
     msg-cache-size: 16m
     rrset-cache-size: 16m
     prefetch: yes
+    # unbound answers names under test. itself (NXDOMAIN, a default local zone of RFC 6761); the benchmarks' names
+    # live there and must be forwarded like everything else.
+    local-zone: "test." nodefault
 forward-zone:
     name: "."
     forward-addr: $forward

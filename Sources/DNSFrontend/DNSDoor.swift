@@ -13,10 +13,11 @@ import Glibc
 
 /// The DNS door on 127.0.0.1:53 and [::1]:53: UDP and TCP listeners that answer from the cache engine.
 ///
-/// UDP: one socket per event loop and address, bound with SO_REUSEPORT so the kernel spreads datagrams over the
-/// loops; up to `vectorReadCount` datagrams per recvmmsg; replies are written as they are made and flushed once
-/// per read burst. A hit is answered inline on the event loop; a miss is handed to the door's task group and
-/// answered when the engine has it.
+/// UDP: per address, one socket per event loop bound with SO_REUSEPORT (the kernel spreads clients over them by
+/// their address and port), each served by a thread of its own outside NIO (`DatagramListener`): one `recvmmsg` takes
+/// up to `vectorReadCount` datagrams, hits are rendered straight into the batch's send slots, one `sendmmsg` sends
+/// them. A miss is handed to the miss queue of the listener's event loop and its reply sent from there when the
+/// engine has it. TCP: NIO, connections spread over the event loops.
 public final class DNSDoor: Service, Sendable {
     public let configuration: DNSFrontendConfiguration
     public let statistics = DNSFrontendStatistics()
@@ -25,7 +26,7 @@ public final class DNSDoor: Service, Sendable {
     let group: any EventLoopGroup
     let logger: Logger
     /// One miss queue per event loop, each served by a task that runs on its loop (EventLoopTaskExecutor): a miss
-    /// is queued, answered, forwarded upstream and written back on the loop it arrived on, with no thread hand-over.
+    /// is queued, answered, forwarded upstream and written back on one loop, with no further thread hand-over.
     /// Misses from elsewhere (no loop of the group) use the last queue, served on the cooperative pool.
     private struct MissQueue: Sendable {
         let loop: (any EventLoop)?
@@ -34,15 +35,15 @@ public final class DNSDoor: Service, Sendable {
     }
     private let queues: [MissQueue]
     private let pendingMisses = Atomic<Int>(0)
+    private let pendingByClient = PendingMissesByClient()
     private let state = Mutex<State>(State())
 
     struct State {
-        var channels: [Channel] = []
-        /// The TCP listeners among `channels`: closed first on graceful shutdown, while the UDP sockets stay open
-        /// until the misses already taken have been answered through them.
-        var tcpListeners: [ObjectIdentifier] = []
+        /// The TCP listeners: closed first on graceful shutdown.
+        var tcpListeners: [Channel] = []
+        /// The UDP sockets and their threads: closed after the misses already taken have been answered through them.
+        var udpListeners: [DatagramListener] = []
         var bound: [SocketAddress] = []
-        var draining = false
     }
 
     /// A query the cache could not answer from memory, and where its reply goes.
@@ -52,6 +53,8 @@ public final class DNSDoor: Service, Sendable {
         var clientName: [UInt8]
         var reply: @Sendable ([UInt8]) -> Void
         var limit: Int?
+        /// Who asked, for the per-client limit (nil: not limited).
+        var client: ClientAddress?
     }
 
     public init(
@@ -78,60 +81,36 @@ public final class DNSDoor: Service, Sendable {
     /// The addresses actually bound (with the real port when 0 was asked for).
     public var boundAddresses: [SocketAddress] { state.withLock { $0.bound } }
 
-    /// Binds every listener. Throws `DNSDoorError` naming the address that could not be bound.
+    /// Binds every listener and starts the UDP threads. Throws `DNSDoorError` naming the address that could not be
+    /// bound.
     public func bind() async throws {
-        var channels: [Channel] = []
-        var tcpListeners: [ObjectIdentifier] = []
+        var tcpListeners: [Channel] = []
+        var udpListeners: [DatagramListener] = []
         var bound: [SocketAddress] = []
         do {
             for address in configuration.listen {
                 var udpAddress = address
                 // One UDP socket per event loop on the same address and port (SO_REUSEPORT).
                 for loop in group.makeIterator() {
-                    let channel = try await bindUDP(udpAddress, on: loop)
-                    if udpAddress.port == 0, let local = channel.localAddress {
-                        udpAddress = local  // later loops join the port the kernel picked
-                    }
-                    channels.append(channel)
+                    let listener = try DatagramListener(binding: udpAddress, missLoop: loop)
+                    udpAddress = listener.address  // later sockets join the port the kernel picked for port 0
+                    udpListeners.append(listener)
                 }
-                let tcp = try await bindTCP(udpAddress)
-                channels.append(tcp)
-                tcpListeners.append(ObjectIdentifier(tcp))
+                tcpListeners.append(try await bindTCP(udpAddress))
                 bound.append(udpAddress)
             }
+            for listener in udpListeners { try listener.start(door: self) }
         } catch {
-            for channel in channels { try? await channel.close() }
+            for channel in tcpListeners { try? await channel.close() }
+            for listener in udpListeners { listener.close() }
             throw error
         }
         state.withLock {
-            $0.channels = channels
             $0.tcpListeners = tcpListeners
+            $0.udpListeners = udpListeners
             $0.bound = bound
         }
         logger.info("DNS door listening", metadata: ["addresses": "\(bound.map { "\($0)" })"])
-    }
-
-    private func bindUDP(_ address: SocketAddress, on loop: any EventLoop) async throws -> Channel {
-        let handler = UDPDoorHandler(door: self)
-        let slots = configuration.vectorReadCount
-        do {
-            return try await DatagramBootstrap(group: loop)
-                .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                .channelOption(ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
-                .channelOption(.datagramVectorReadMessageCount, value: slots)
-                // One recvmmsg per read cycle, then channelReadComplete flushes: replies never wait behind further
-                // reads (NIO's default of several reads per cycle raised p99 latency under load).
-                .channelOption(.maxMessagesPerRead, value: 1)
-                // NIO splits the buffer evenly between the slots: give each room for a 4 KiB query.
-                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 4096 * slots))
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
-                }
-                .bind(to: address)
-                .get()
-        } catch {
-            throw DNSDoorError(address: address, transport: "UDP", underlying: error)
-        }
     }
 
     private func bindTCP(_ address: SocketAddress) async throws -> Channel {
@@ -157,8 +136,8 @@ public final class DNSDoor: Service, Sendable {
         }
     }
 
-    /// Serves misses until cancelled or until graceful shutdown. On graceful shutdown the listeners close first,
-    /// then the misses already taken are answered, then `run` returns.
+    /// Serves misses until cancelled or until graceful shutdown. On graceful shutdown the TCP listeners close first,
+    /// then the misses already taken are answered (UDP still open), then `run` closes the UDP sockets and returns.
     public func run() async throws {
         if boundAddresses.isEmpty { try await bind() }
         await withGracefulShutdownHandler {
@@ -174,7 +153,7 @@ public final class DNSDoor: Service, Sendable {
                 }
             }
         } onGracefulShutdown: {
-            self.closeListeners().whenComplete { _ in for queue in self.queues { queue.sink.finish() } }
+            self.closeTCPListeners().whenComplete { _ in for queue in self.queues { queue.sink.finish() } }
         }
         await close()
     }
@@ -184,121 +163,139 @@ public final class DNSDoor: Service, Sendable {
         let answer = await cache.answer(
             for: miss.request.key, id: miss.request.id, recursionDesired: miss.request.recursionDesired)
         let reply = DNSResponder.finish(answer.wire, for: miss.request, clientName: miss.clientName, limit: miss.limit)
-        statistics.replies.record(udp: miss.limit != nil, type: miss.request.key.type, rcode: reply.count > 3 ? reply[3] & 0x0F : 2)
+        statistics.replies.record(udp: miss.limit != nil, type: miss.request.key.type, rcode: Self.responseCode(of: reply))
         logger.debug(
             "query answered",
             metadata: [
                 "question": "\(miss.request.key)", "transport": "\(miss.limit != nil ? "udp" : "tcp")",
-                "source": "\(answer.source)", "rcode": "\(reply.count > 3 ? reply[3] & 0x0F : 2)",
+                "source": "\(answer.source)", "rcode": "\(Self.responseCode(of: reply))",
             ])
         miss.reply(reply)
         pendingMisses.wrappingSubtract(1, ordering: .relaxed)
+        if let client = miss.client { pendingByClient.release(client) }
     }
 
     /// Closes the TCP listeners (TCP connections already open stay until their replies are written); the UDP
     /// sockets stay open for the replies to misses already taken, and `close` shuts them after the queues drained.
-    /// A query that arrives meanwhile is answered from the cache or with SERVFAIL (see `handle`).
-    private func closeListeners() -> EventLoopFuture<Void> {
+    /// A query that arrives meanwhile is answered from the cache or with SERVFAIL (see `enqueue`).
+    private func closeTCPListeners() -> EventLoopFuture<Void> {
         let channels = state.withLock { state in
-            let listeners = state.channels.filter { state.tcpListeners.contains(ObjectIdentifier($0)) }
-            state.channels.removeAll { state.tcpListeners.contains(ObjectIdentifier($0)) }
-            state.tcpListeners = []
-            return listeners
+            defer { state.tcpListeners = [] }
+            return state.tcpListeners
         }
-        let futures = channels.map { $0.close() }
-        return EventLoopFuture.andAllComplete(futures, on: group.next())
+        return EventLoopFuture.andAllComplete(channels.map { $0.close() }, on: group.next())
     }
 
-    /// Closes every listener.
+    /// Closes every listener: the UDP threads are stopped and joined before their sockets are closed.
     public func close() async {
-        let channels = state.withLock { state in
-            defer { state.channels = [] }
-            return state.channels
+        let (channels, listeners) = state.withLock { state in
+            defer {
+                state.tcpListeners = []
+                state.udpListeners = []
+            }
+            return (state.tcpListeners, state.udpListeners)
         }
         for channel in channels { try? await channel.close() }
+        for listener in listeners { listener.close() }
     }
 
     // MARK: - Shared request path
 
-    /// What to do with one query message.
-    enum Outcome {
-        /// Send this now.
-        case reply(ByteBuffer)
-        /// A miss: the reply comes later through the `later` callback.
-        case pending
-        /// Nothing to send.
-        case none
+    /// What the door does with one query message, decided before any reply is written.
+    enum Disposition {
+        /// Not a query we answer (a response, a runt): silence.
+        case drop
+        /// A reply the door made itself (FORMERR, NOTIMP, REFUSED, BADVERS, or SERVFAIL when it cannot take a miss).
+        case reply([UInt8])
+        /// A fresh cache entry: render it for this client.
+        case hit(ResponseCache.Hit, DNSRequest, limit: Int?)
+        /// Not cached: the caller queues it with `enqueue`, which says where its reply goes.
+        case miss(DNSRequest, limit: Int?)
     }
 
-    /// Handles one query message. A hit is rendered straight into a send buffer; a miss is queued for the door's
-    /// task and answered through `later`. Over UDP the reply is cut to what the client accepts; over TCP it is
-    /// length-prefixed.
-    func handle(
-        _ bytes: UnsafeRawBufferPointer, overUDP: Bool, allocator: ByteBufferAllocator, eventLoop: (any EventLoop)? = nil,
-        later: @escaping @Sendable ([UInt8]) -> Void
-    ) -> Outcome {
-        func send(_ reply: [UInt8]) -> Outcome {
-            var buffer = allocator.buffer(capacity: reply.count + 2)
-            if overUDP { buffer.writeBytes(reply) } else { buffer.writeLengthPrefixedDNSMessage(reply) }
-            return .reply(buffer)
-        }
+    /// Parses one query and looks it up. Counts drops and refusals; the caller counts replies (the UDP threads add
+    /// theirs once per batch). Over UDP `limit` is the size the client accepts.
+    ///
+    /// `debug` is whether the logger logs at debug level: the UDP threads read it once per batch rather than once
+    /// per query (reading a logger's level goes through its handler's existential).
+    func dispose(_ bytes: UnsafeRawBufferPointer, overUDP: Bool, debug: Bool) -> Disposition {
         switch DNSRequestParser.parse(bytes) {
         case .drop:
             statistics.bump(statistics.dropped)
-            return .none
+            return .drop
         case .reply(let reply):
             statistics.bump(statistics.rejected)
-            let type = (try? DNSQueryView(bytes))?.type ?? DNSType(0)
-            statistics.replies.record(udp: overUDP, type: type, rcode: reply.count > 3 ? reply[3] & 0x0F : 1)
-            logger.debug(
-                "query refused", metadata: ["transport": "\(overUDP ? "udp" : "tcp")", "rcode": "\(reply.count > 3 ? reply[3] & 0x0F : 1)"])
-            return send(reply)
+            if debug {
+                logger.debug(
+                "query refused",
+                    metadata: ["transport": "\(overUDP ? "udp" : "tcp")", "rcode": "\(Self.responseCode(of: reply))"])
+            }
+            return .reply(reply)
         case .lookup(let request):
             let limit = overUDP ? request.udpLimit(configuration.maximumUDPResponseSize) : nil
             if let hit = cache.freshHit(for: request.key) {
-                statistics.replies.record(
-                    udp: overUDP, type: request.key.type, rcode: UInt8(hit.entry.responseCode.rawValue & 0x0F))
-                logger.debug(
-                    "query answered",
-                    metadata: [
-                        "question": "\(request.key)", "transport": "\(overUDP ? "udp" : "tcp")", "source": "cache",
-                        "rcode": "\(hit.entry.responseCode)",
-                    ])
-                return .reply(
-                    DNSResponder.write(
-                        hit, for: request, packet: bytes, limit: limit, lengthPrefixed: !overUDP, allocator: allocator))
+                if debug {
+                    logger.debug(
+                        "query answered",
+                        metadata: [
+                            "question": "\(request.key)", "transport": "\(overUDP ? "udp" : "tcp")", "source": "cache",
+                            "rcode": "\(hit.entry.responseCode)",
+                        ])
+                }
+                return .hit(hit, request, limit: limit)
             }
-            let clientName = Array(bytes[request.nameRange])
-            // SERVFAIL now: the door will not (or can no longer) take the miss.
-            func serverFailure() -> Outcome {
-                send(
-                    DNSResponder.finish(
-                        CacheAnswer.serverFailure(
-                            for: request.key, id: request.id, recursionDesired: request.recursionDesired,
-                            source: .overloaded
-                        ).wire, for: request, clientName: clientName, limit: limit))
-            }
-            if let loopGuard, loopGuard.isProbe(request.key) {
-                // Our own loop probe came back to us: the upstream forwards to us. Never forward it again.
-                loopGuard.markDetected()
-                logger.critical("forwarding loop: our probe query came back to the DNS door")
-                return serverFailure()
-            }
-            guard pendingMisses.wrappingAdd(1, ordering: .relaxed).newValue <= configuration.maximumPendingMisses
-            else {
-                pendingMisses.wrappingSubtract(1, ordering: .relaxed)
-                return serverFailure()
-            }
-            let queued = queue(for: eventLoop).sink.yield(
-                Miss(request: request, clientName: clientName, reply: later, limit: limit))
-            if case .terminated = queued {
-                // Draining: the miss queues are closed. SERVFAIL now rather than no answer at all.
-                pendingMisses.wrappingSubtract(1, ordering: .relaxed)
-                return serverFailure()
-            }
-            return .pending
+            return .miss(request, limit: limit)
         }
     }
+
+    /// Takes a miss: queued on the miss queue of `eventLoop` (nil: the last queue), answered through `later`.
+    /// Returns nil when queued, or the SERVFAIL to send at once when the door will not (or can no longer) take it:
+    /// our own loop probe came back, too many misses are pending (from this client, or in all), or the door is
+    /// draining.
+    func enqueue(
+        _ request: DNSRequest, limit: Int?, packet: UnsafeRawBufferPointer, client: ClientAddress?,
+        eventLoop: (any EventLoop)?, later: @escaping @Sendable ([UInt8]) -> Void
+    ) -> [UInt8]? {
+        let clientName = Array(packet[request.nameRange])
+        func serverFailure() -> [UInt8] {
+            DNSResponder.finish(
+                CacheAnswer.serverFailure(
+                    for: request.key, id: request.id, recursionDesired: request.recursionDesired, source: .overloaded
+                ).wire, for: request, clientName: clientName, limit: limit)
+        }
+        if let loopGuard, loopGuard.isProbe(request.key) {
+            // Our own loop probe came back to us: the upstream forwards to us. Never forward it again.
+            loopGuard.markDetected()
+            logger.critical("forwarding loop: our probe query came back to the DNS door")
+            return serverFailure()
+        }
+        guard pendingMisses.wrappingAdd(1, ordering: .relaxed).newValue <= configuration.maximumPendingMisses else {
+            pendingMisses.wrappingSubtract(1, ordering: .relaxed)
+            return serverFailure()
+        }
+        // One client (address and port: one socket) may hold only so many misses: a flood of new names from one
+        // source then gets SERVFAIL at once instead of queueing ahead of everyone else's misses.
+        if let client, !pendingByClient.admit(client, limit: configuration.maximumPendingMissesPerClient) {
+            pendingMisses.wrappingSubtract(1, ordering: .relaxed)
+            statistics.bump(statistics.clientMissesRefused)
+            return serverFailure()
+        }
+        let queued = queue(for: eventLoop).sink.yield(
+            Miss(request: request, clientName: clientName, reply: later, limit: limit, client: client))
+        if case .terminated = queued {
+            // Draining: the miss queues are closed. SERVFAIL now rather than no answer at all.
+            pendingMisses.wrappingSubtract(1, ordering: .relaxed)
+            if let client { pendingByClient.release(client) }
+            return serverFailure()
+        }
+        return nil
+    }
+
+    /// The RCODE of a reply the door made (its low four bits; SERVFAIL if the reply is shorter than a header).
+    static func responseCode(of reply: [UInt8]) -> UInt8 { reply.count > 3 ? reply[3] & 0x0F : 2 }
+
+    /// The query type of a message, for the reply counters (0 when the question cannot be read).
+    static func questionType(of bytes: UnsafeRawBufferPointer) -> DNSType { (try? DNSQueryView(bytes))?.type ?? DNSType(0) }
 }
 
 /// A listener that could not be bound: the message names the setting and the address.

@@ -14,10 +14,14 @@ public struct DNSFrontendConfiguration: Sendable {
     public var vectorReadCount: Int
     /// Queries waiting on the upstream at once, past which new misses get SERVFAIL (memory bound under a flood).
     public var maximumPendingMisses: Int
+    /// Of those, what one client (one address and port) may hold; past it its new misses get SERVFAIL at once, so a
+    /// flood of new names from one socket cannot queue ahead of everyone else's.
+    public var maximumPendingMissesPerClient: Int
 
     public init(
         listen: [SocketAddress], maximumUDPResponseSize: Int = 1232, tcpIdleTimeout: TimeAmount = .seconds(10),
-        maximumTCPConnections: Int = 4096, vectorReadCount: Int = 32, maximumPendingMisses: Int = 20_000
+        maximumTCPConnections: Int = 4096, vectorReadCount: Int = 32, maximumPendingMisses: Int = 20_000,
+        maximumPendingMissesPerClient: Int = 128
     ) {
         self.listen = listen
         self.maximumUDPResponseSize = maximumUDPResponseSize
@@ -25,5 +29,6 @@ public struct DNSFrontendConfiguration: Sendable {
         self.maximumTCPConnections = maximumTCPConnections
         self.vectorReadCount = vectorReadCount
         self.maximumPendingMisses = maximumPendingMisses
+        self.maximumPendingMissesPerClient = maximumPendingMissesPerClient
     }
 }

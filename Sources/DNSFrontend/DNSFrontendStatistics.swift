@@ -5,7 +5,8 @@ import Synchronization
 public final class DNSFrontendStatistics: Sendable {
     public let udpQueries = Atomic<Int>(0)
     public let tcpQueries = Atomic<Int>(0)
-    /// Datagrams or TCP messages dropped without a reply (responses, fragments of a header).
+    /// Datagrams or TCP messages dropped without a reply (responses, fragments of a header, datagrams longer than
+    /// 4096 octets), and UDP replies the kernel would not take (the socket's send buffer full).
     public let dropped = Atomic<Int>(0)
     /// FORMERR, NOTIMP, REFUSED and BADVERS replies made by the door itself.
     public let rejected = Atomic<Int>(0)
@@ -14,6 +15,8 @@ public final class DNSFrontendStatistics: Sendable {
     public let tcpConnections = Atomic<Int>(0)
     public let tcpIdleClosed = Atomic<Int>(0)
     public let tcpRefused = Atomic<Int>(0)
+    /// Misses answered SERVFAIL at once because their client already had `maximumPendingMissesPerClient` pending.
+    public let clientMissesRefused = Atomic<Int>(0)
     /// Replies by transport, type and RCODE.
     public let replies = ReplyCounters()
 
@@ -28,16 +31,33 @@ public final class ReplyCounters: Sendable {
     public static let types: [DNSType] = [.a, .aaaa, .cname, .ptr, .srv, .txt, .mx, .ns, .soa, .https, DNSType(64), .any]
     /// RCODEs 0...5 by value; index 6 counts every other.
     public static let rcodeSlots = 7
-    private let counts = Mutex<[Int]>(Array(repeating: 0, count: 2 * (types.count + 1) * rcodeSlots))
+    private let counts = Mutex<[Int]>(Array(repeating: 0, count: cellCount))
 
     public init() {}
 
     static func typeIndex(_ type: DNSType) -> Int { types.firstIndex(of: type) ?? types.count }
 
+    static var cellCount: Int { 2 * (types.count + 1) * rcodeSlots }
+
+    static func cell(udp: Bool, type: DNSType, rcode: UInt8) -> Int {
+        ((udp ? 0 : 1) * (types.count + 1) + typeIndex(type)) * rcodeSlots + min(Int(rcode), rcodeSlots - 1)
+    }
+
     func record(udp: Bool, type: DNSType, rcode: UInt8) {
-        let index = ((udp ? 0 : 1) * (Self.types.count + 1) + Self.typeIndex(type)) * Self.rcodeSlots
-            + min(Int(rcode), Self.rcodeSlots - 1)
+        let index = Self.cell(udp: udp, type: type, rcode: rcode)
         counts.withLock { $0[index] += 1 }
+    }
+
+    /// Adds a thread's tally (one lock for a whole batch) and clears it.
+    func add(_ tally: inout ReplyTally) {
+        guard !tally.touched.isEmpty else { return }
+        counts.withLock { counts in
+            for index in tally.touched {
+                counts[index] += tally.cells[index]
+                tally.cells[index] = 0
+            }
+        }
+        tally.touched.removeAll(keepingCapacity: true)
     }
 
     public struct Row: Sendable, Hashable {
@@ -65,5 +85,24 @@ public final class ReplyCounters: Sendable {
                     count: count))
         }
         return rows
+    }
+}
+
+/// Replies counted by one thread between two `ReplyCounters.add` calls.
+struct ReplyTally {
+    let udp: Bool
+    var cells = [Int](repeating: 0, count: ReplyCounters.cellCount)
+    /// The cells counted since the last `add` (a batch touches one or two).
+    var touched: [Int] = []
+
+    init(udp: Bool) {
+        self.udp = udp
+        touched.reserveCapacity(ReplyCounters.cellCount)
+    }
+
+    mutating func record(type: DNSType, rcode: UInt8) {
+        let index = ReplyCounters.cell(udp: udp, type: type, rcode: rcode)
+        if cells[index] == 0 { touched.append(index) }
+        cells[index] += 1
     }
 }

@@ -59,22 +59,41 @@ public enum DNSResponder {
         return reply
     }
 
-    /// The hit path: renders a cache hit straight into a send buffer and finishes it there, with the two-octet
-    /// length prefix first when `lengthPrefixed` (TCP). One allocation: the buffer.
-    static func write(
+    /// The hit path: renders a cache hit into `out` (a UDP thread's send slot, or a TCP send buffer) and finishes it
+    /// there. Returns the reply's length, 0 if it cannot fit `out` even cut to the question. No allocation unless the
+    /// stored answer is larger than `out` (then it is rendered aside and cut to what the client accepts).
+    static func render(
         _ hit: ResponseCache.Hit, for request: DNSRequest, packet: UnsafeRawBufferPointer, limit: Int?,
-        lengthPrefixed: Bool, allocator: ByteBufferAllocator
-    ) -> ByteBuffer {
-        let prefix = lengthPrefixed ? 2 : 0
-        let capacity = prefix + hit.entry.count + optLength
-        var buffer = allocator.buffer(capacity: capacity)
+        into out: UnsafeMutableRawBufferPointer
+    ) -> Int {
         let clientName = UnsafeRawBufferPointer(rebasing: packet[request.nameRange])
+        let needed = hit.entry.count + optLength
+        if needed <= out.count {
+            hit.render(into: out, id: request.id, recursionDesired: request.recursionDesired)
+            return finish(out, length: hit.entry.count, request: request, clientName: clientName, limit: limit)
+        }
+        return withUnsafeTemporaryAllocation(byteCount: needed, alignment: 1) { aside in
+            hit.render(into: aside, id: request.id, recursionDesired: request.recursionDesired)
+            let length = finish(aside, length: hit.entry.count, request: request, clientName: clientName, limit: limit)
+            guard length <= out.count else { return 0 }
+            out.baseAddress!.copyMemory(from: aside.baseAddress!, byteCount: length)
+            return length
+        }
+    }
+
+    /// The TCP hit path: the reply rendered into a new send buffer after its two-octet length prefix. One
+    /// allocation: the buffer.
+    static func writeLengthPrefixed(
+        _ hit: ResponseCache.Hit, for request: DNSRequest, packet: UnsafeRawBufferPointer, allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        let capacity = 2 + hit.entry.count + optLength
+        var buffer = allocator.buffer(capacity: capacity)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { out in
-            let body = UnsafeMutableRawBufferPointer(rebasing: out[prefix..<capacity])
-            hit.render(into: body, id: request.id, recursionDesired: request.recursionDesired)
-            let length = finish(body, length: hit.entry.count, request: request, clientName: clientName, limit: limit)
-            if lengthPrefixed { DNSWirePatch.setUInt16(UInt16(length), at: 0, in: out) }
-            return prefix + length
+            let length = render(
+                hit, for: request, packet: packet, limit: nil,
+                into: UnsafeMutableRawBufferPointer(rebasing: out[2..<capacity]))
+            DNSWirePatch.setUInt16(UInt16(length), at: 0, in: out)
+            return 2 + length
         }
         return buffer
     }

@@ -1,47 +1,6 @@
 import DNSTransport
 import NIOCore
 
-/// The UDP listener of one event loop.
-final class UDPDoorHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
-
-    private let door: DNSDoor
-    private var needsFlush = false
-
-    init(door: DNSDoor) { self.door = door }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = unwrapInboundIn(data)
-        let remote = envelope.remoteAddress
-        let channel = context.channel
-        door.statistics.bump(door.statistics.udpQueries)
-        let outcome = envelope.data.withUnsafeReadableBytes { bytes in
-            door.handle(bytes, overUDP: true, allocator: context.channel.allocator, eventLoop: context.eventLoop) { reply in
-                // A miss answered later, from the door's task: write and flush through the channel.
-                let buffer = channel.allocator.buffer(bytes: reply)
-                channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buffer), promise: nil)
-            }
-        }
-        if case .reply(let buffer) = outcome {
-            // Reply now; flushed once per read burst in channelReadComplete.
-            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: remote, data: buffer)), promise: nil)
-            needsFlush = true
-        }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if needsFlush {
-            needsFlush = false
-            context.flush()
-        }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A failed send (ICMP from a client that went away) must not close the listener.
-    }
-}
-
 /// One TCP client connection: queries may be pipelined; replies go out as they are ready (RFC 7766 6.2.1.1).
 final class TCPDoorHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
@@ -72,16 +31,42 @@ final class TCPDoorHandler: ChannelInboundHandler, @unchecked Sendable {
         let message = unwrapInboundIn(data)
         let channel = context.channel
         door.statistics.bump(door.statistics.tcpQueries)
-        let outcome = message.withUnsafeReadableBytes { bytes in
-            door.handle(bytes, overUDP: false, allocator: context.channel.allocator, eventLoop: context.eventLoop) { reply in
-                var buffer = channel.allocator.buffer(capacity: reply.count + 2)
-                buffer.writeLengthPrefixedDNSMessage(reply)
-                channel.writeAndFlush(buffer, promise: nil)
+        let reply: ByteBuffer? = message.withUnsafeReadableBytes { packet in
+            switch door.dispose(packet, overUDP: false, debug: door.logger.logLevel <= .debug) {
+            case .drop:
+                return nil
+            case .reply(let reply):
+                door.statistics.replies.record(
+                    udp: false, type: DNSDoor.questionType(of: packet), rcode: DNSDoor.responseCode(of: reply))
+                return Self.framed(reply, allocator: channel.allocator)
+            case .hit(let hit, let request, _):
+                door.statistics.replies.record(
+                    udp: false, type: request.key.type, rcode: UInt8(hit.entry.responseCode.rawValue & 0x0F))
+                return DNSResponder.writeLengthPrefixed(hit, for: request, packet: packet, allocator: channel.allocator)
+            case .miss(let request, let limit):
+                let immediate = door.enqueue(
+                    request, limit: limit, packet: packet, client: ClientAddress(channel.remoteAddress),
+                    eventLoop: context.eventLoop
+                ) { reply in
+                    // A miss answered later, from the door's task.
+                    channel.writeAndFlush(Self.framed(reply, allocator: channel.allocator), promise: nil)
+                }
+                guard let immediate else { return nil }
+                door.statistics.replies.record(
+                    udp: false, type: request.key.type, rcode: DNSDoor.responseCode(of: immediate))
+                return Self.framed(immediate, allocator: channel.allocator)
             }
         }
-        if case .reply(let buffer) = outcome {
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        if let reply {
+            context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
         }
+    }
+
+    /// A door-made reply with its two-octet length prefix.
+    static func framed(_ reply: [UInt8], allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: reply.count + 2)
+        buffer.writeLengthPrefixedDNSMessage(reply)
+        return buffer
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -17,6 +17,8 @@ func sidecacheBinary() throws -> String {
 
 /// Real clients in network+mount namespaces the scripts make (Tests/Scenarios):
 /// - dns-door-clients.sh: a musl-built C program and a pure-Go program resolve through the DNS door on 127.0.0.1:53;
+/// - dns-door-flood.sh: a one-socket flood of garbage, hits and misses does not starve other clients of the DNS door;
+///   garbage gets FORMERR or nothing, and the door recovers after it;
 /// - nscd-door-glibc.sh: real glibc (getent and a C program) through the nscd socket, compared with what glibc gets
 ///   without it, with a resolv.conf on which glibc's own fallback cannot succeed;
 /// - ttl-exactness.sh: a TTL-2 record changed upstream is new on both doors within 50 ms of its expiry;
@@ -44,6 +46,10 @@ struct ClientScenarioTests {
 
     @Test func muslAndGoResolveThroughTheDNSDoor() async throws {
         try await Self.runScenario("dns-door-clients.sh")
+    }
+
+    @Test func aFloodFromOneSourceDoesNotStarveOtherClients() async throws {
+        try await Self.runScenario("dns-door-flood.sh")
     }
 
     @Test func glibcResolvesThroughTheNSCDDoor() async throws {

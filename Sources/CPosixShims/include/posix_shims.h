@@ -32,4 +32,29 @@ void sidecache_fence(void);
 /// output and error to `out_fd`, every other descriptor closed, the signal mask empty and TERM/INT/HUP/PIPE at
 /// their defaults (whatever the parent blocks or ignores). Returns 0 and sets *pid, or an errno value. For tests.
 int sidecache_spawn(const char *path, char *const argv[], char *const envp[], int stdin_fd, int out_fd, int *pid);
+/// A batch of datagram slots for recvmmsg(2)/sendmmsg(2) (struct mmsghdr needs _GNU_SOURCE): the DNS door's UDP
+/// threads receive up to `slots` datagrams per system call and send the replies with one more.
+typedef struct sidecache_datagram_batch sidecache_datagram_batch;
+/// NULL when out of memory or given a zero size.
+sidecache_datagram_batch *sidecache_datagram_batch_create(int slots, size_t receive_size, size_t send_size);
+void sidecache_datagram_batch_destroy(sidecache_datagram_batch *batch);
+/// recvmmsg with MSG_WAITFORONE into every slot (clearing the replies): blocks for the first datagram, then takes
+/// what is queued. Returns the number received, or -1 with errno. After shutdown(SHUT_RD) it returns at once with
+/// one empty datagram (no source address).
+int sidecache_datagram_batch_receive(sidecache_datagram_batch *batch, int fd);
+/// Datagram `index` of the last receive: its octets, its length, and whether it was longer than a slot.
+const uint8_t *sidecache_datagram_batch_datagram(
+    const sidecache_datagram_batch *batch, int index, size_t *length, int *truncated);
+/// The source address of datagram `index` (a struct sockaddr of `*length` octets).
+const void *sidecache_datagram_batch_source(const sidecache_datagram_batch *batch, int index, uint32_t *length);
+/// Where the reply to datagram `index` is written (reply_capacity octets).
+uint8_t *sidecache_datagram_batch_reply_buffer(sidecache_datagram_batch *batch, int index);
+size_t sidecache_datagram_batch_reply_capacity(const sidecache_datagram_batch *batch);
+/// Marks the reply to datagram `index` as `length` octets of its reply buffer (0: no reply).
+void sidecache_datagram_batch_set_reply(sidecache_datagram_batch *batch, int index, size_t length);
+/// Sends every marked reply to its datagram's source with sendmmsg (MSG_DONTWAIT: a full send buffer drops a reply,
+/// never blocks the thread). Returns the number sent; `*failed` gets the number dropped.
+int sidecache_datagram_batch_send(sidecache_datagram_batch *batch, int fd, int *failed);
+/// One sendto(2) (MSG_DONTWAIT | MSG_NOSIGNAL) to a struct sockaddr of `address_length` octets.
+long sidecache_send_datagram(int fd, const void *bytes, size_t length, const void *address, uint32_t address_length);
 #endif
