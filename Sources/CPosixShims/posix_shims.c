@@ -1,10 +1,14 @@
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <time.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -13,6 +17,33 @@
 int sidecache_accept4(int fd, int flags) { return accept4(fd, NULL, NULL, flags); }
 
 int sidecache_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+
+int sidecache_exclusive_listener(int fd) {
+    int poller = epoll_create1(EPOLL_CLOEXEC);
+    if (poller < 0) return -1;
+    struct epoll_event event = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data = {.fd = fd}};
+    if (epoll_ctl(poller, EPOLL_CTL_ADD, fd, &event) != 0) {
+        close(poller);
+        return -1;
+    }
+    return poller;
+}
+
+int sidecache_wait_exclusive(int poller) {
+    struct epoll_event event;
+    int result;
+    do {
+        result = epoll_wait(poller, &event, 1, -1);
+    } while (result < 0 && errno == EINTR);
+    return result;
+}
+
+int sidecache_wait_readable(int fd, long microseconds) {
+    struct pollfd poller = {.fd = fd, .events = POLLIN, .revents = 0};
+    struct timespec timeout = {.tv_sec = microseconds / 1000000, .tv_nsec = (microseconds % 1000000) * 1000};
+    int result = ppoll(&poller, 1, &timeout, NULL);
+    return result > 0 ? 1 : result;
+}
 
 long sidecache_peer_uid(int fd) {
     struct ucred credentials;

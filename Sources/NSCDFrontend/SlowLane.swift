@@ -22,6 +22,12 @@ final class SlowLane: Sendable {
     private let incoming = Mutex<[Connection]>([])
     private let wake: (read: Int32, write: Int32)
     private let stopped = Atomic<Bool>(false)
+    /// Connections held (handed over and not yet answered or closed).
+    private let held = Atomic<Int>(0)
+
+    /// At most a few connections are waiting: no sign of a flood of slow or silent clients, so an accept thread may
+    /// wait a moment for a late request itself (NSCDDoor.acceptLoop).
+    var isQuiet: Bool { held.load(ordering: .relaxed) < 4 }
 
     init(deadlineMilliseconds: Int64, capacity: Int) {
         self.deadlineMilliseconds = deadlineMilliseconds
@@ -37,6 +43,7 @@ final class SlowLane: Sendable {
     }
 
     func add(_ fd: Int32, bytes: [UInt8]) {
+        held.wrappingAdd(1, ordering: .relaxed)
         incoming.withLock {
             $0.append(Connection(fd: fd, bytes: bytes, deadline: Socket.monotonicMilliseconds() + deadlineMilliseconds))
         }
@@ -77,6 +84,7 @@ final class SlowLane: Sendable {
             }
             let after = Socket.monotonicMilliseconds()
             var keep: [Connection] = []
+            defer { held.store(keep.count + incoming.withLock { $0.count }, ordering: .relaxed) }
             for (index, var connection) in waiting.enumerated() {
                 let events = pollers[index + 1].revents
                 if events != 0 {

@@ -10,6 +10,17 @@ int sidecache_accept4(int fd, int flags);
 /// pipe2(2), likewise.
 int sidecache_pipe2(int fds[2], int flags);
 
+/// An epoll instance watching listening socket `fd` with EPOLLEXCLUSIVE, or -1 with errno. A connection wakes a thread
+/// waiting on it only if that thread is idle in `sidecache_wait_exclusive`; otherwise the kernel goes on to the next
+/// waiter of `fd` (a thread blocked in accept4), so the thread that has it is preferred while it keeps up.
+int sidecache_exclusive_listener(int fd);
+/// epoll_wait for one event on `poller`, no timeout (EINTR retried). Returns what epoll_wait returns.
+int sidecache_wait_exclusive(int poller);
+
+/// Waits up to `microseconds` for `fd` to become readable (ppoll(2): poll(2) counts in milliseconds). Returns 1 when
+/// readable, 0 on timeout, -1 with errno.
+int sidecache_wait_readable(int fd, long microseconds);
+
 /// The peer's uid from SO_PEERCRED (struct ucred needs _GNU_SOURCE); -1 on error.
 long sidecache_peer_uid(int fd);
 
