@@ -20,7 +20,7 @@ public final class SidecacheMetrics: Sendable {
         Metric(name: "sidecache_frontend_requests_total", kind: .counter, labels: ["door", "qtype", "rcode"],
             help: "Replies by door (dns-udp, dns-tcp, nscd), question type (nscd: request type) and RCODE (nscd: outcome)"),
         Metric(name: "sidecache_frontend_dropped_total", kind: .counter, labels: ["door"],
-            help: "Messages dropped without a reply (responses, runts, malformed nscd requests)"),
+            help: "Messages dropped without a reply (responses, runts, datagrams over 4096 octets, malformed nscd requests) and UDP replies the kernel would not take (send buffer full)"),
         Metric(name: "sidecache_frontend_tcp_connections", kind: .gauge, labels: [], help: "Open client TCP connections"),
         Metric(name: "sidecache_cache_hits_total", kind: .counter, labels: [], help: "Answers served fresh from the cache"),
         Metric(name: "sidecache_cache_misses_total", kind: .counter, labels: [], help: "Lookups not answered fresh from the cache"),

@@ -99,7 +99,9 @@ func benchCache(iterations: Int, keys keyCount: Int) async {
     let snapshot = cache.snapshot()
     print("cache: \(snapshot.entries) entries of one A record, \(snapshot.bytes) bytes charged")
 
-    for threads in [1, 2] {
+    // Five rounds, one and two threads in turn (this machine's speed drifts within seconds): the median of each and
+    // their ratio, the scaling from one thread to two.
+    func hitsPerSecond(threads: Int) async -> Double {
         let perThread = iterations / threads
         let start = nowSeconds()
         let total = await withTaskGroup(of: Int.self) { group in
@@ -118,10 +120,18 @@ func benchCache(iterations: Int, keys keyCount: Int) async {
             }
             return await group.reduce(0, +)
         }
-        let elapsed = nowSeconds() - start
-        print(String(format: "  hits, %d thread(s), %d keys: %12.0f hits/s (%d hits)", threads, keys.count,
-            Double(total) / elapsed, total))
+        return Double(total) / (nowSeconds() - start)
     }
+    var rates: [Int: [Double]] = [1: [], 2: []]
+    for _ in 0..<5 {
+        for threads in [1, 2] { rates[threads]!.append(await hitsPerSecond(threads: threads)) }
+    }
+    func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+    for threads in [1, 2] {
+        print(String(format: "  hits, %d thread(s), %d keys: %12.0f hits/s (median of 5 rounds: %@)", threads, keys.count,
+            median(rates[threads]!), rates[threads]!.map { String(format: "%.2fM", $0 / 1e6) }.joined(separator: " ")))
+    }
+    print(String(format: "  scaling from 1 to 2 threads: %.2fx (medians)", median(rates[2]!) / median(rates[1]!)))
     // Keys built from a received packet, as the DNS door does, then the hit.
     let query = try! DNSMessage.query(id: 7, name: DNSName("host-42.svc.cluster.local"), type: .a).encode()
     let start = nowSeconds()
