@@ -22,7 +22,8 @@ import Glibc
 final class DatagramListener: Sendable {
     /// The bound address (with the port the kernel picked, when 0 was asked for).
     let address: SocketAddress
-    let missLoop: any EventLoop
+    /// Where each serving thread's misses go (one loop per thread).
+    let missLoops: [any EventLoop]
     private let fd: Int32
     private let stopping = Atomic<Bool>(false)
     /// True once the descriptor is closed: late replies are then dropped.
@@ -34,7 +35,7 @@ final class DatagramListener: Sendable {
     static let receiveSlotSize = 4096
 
     /// Opens and binds a UDP socket with SO_REUSEPORT, so that other listeners can share the address and port.
-    init(binding address: SocketAddress, missLoop: any EventLoop) throws {
+    init(binding address: SocketAddress, missLoops: [any EventLoop]) throws {
         let family: Int32
         switch address {
         case .v4: family = AF_INET
@@ -70,18 +71,18 @@ final class DatagramListener: Sendable {
             Int(raw[2]) << 8 | Int(raw[3])
         }
         self.fd = fd
-        self.missLoop = missLoop
+        self.missLoops = missLoops
         var actual = address
         actual.port = port
         self.address = actual
     }
 
-    /// Starts the serving thread.
+    /// Starts the serving threads, one per miss loop.
     func start(door: DNSDoor) throws {
-        let pool = NIOThreadPool(numberOfThreads: 1)
+        let pool = NIOThreadPool(numberOfThreads: missLoops.count)
         pool.start()
         thread.withLock { $0 = pool }
-        pool.submit { _ in self.serve(door: door) }
+        for loop in missLoops { pool.submit { _ in self.serve(door: door, missLoop: loop) } }
     }
 
     /// Stops the thread (shutdown(SHUT_RD) wakes it from recvmmsg), waits for it, then closes the socket. Late replies
@@ -114,7 +115,7 @@ final class DatagramListener: Sendable {
 
     // MARK: - The serving thread
 
-    private func serve(door: DNSDoor) {
+    private func serve(door: DNSDoor, missLoop: any EventLoop) {
         let configuration = door.configuration
         let sendSlotSize = max(512, configuration.maximumUDPResponseSize)
         guard
@@ -153,7 +154,9 @@ final class DatagramListener: Sendable {
                 let packet = UnsafeRawBufferPointer(start: start, count: length)
                 let out = UnsafeMutableRawBufferPointer(
                     start: sidecache_datagram_batch_reply_buffer(batch, index), count: sendCapacity)
-                let replyLength = respond(to: packet, into: out, door: door, debug: debug, tally: &tally) {
+                let replyLength = respond(
+                    to: packet, into: out, door: door, missLoop: missLoop, debug: debug, tally: &tally
+                ) {
                     var addressLength: UInt32 = 0
                     let source = sidecache_datagram_batch_source(batch, index, &addressLength)
                     return DatagramPeer(source!, length: addressLength)
@@ -171,7 +174,8 @@ final class DatagramListener: Sendable {
     /// queued (0 returned) and answered later through `sendLate`. `peer` is asked only for a miss, so a hit builds
     /// no closure.
     private func respond(
-        to packet: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, door: DNSDoor, debug: Bool,
+        to packet: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, door: DNSDoor,
+        missLoop: any EventLoop, debug: Bool,
         tally: inout DatagramTally, peer: () -> DatagramPeer
     ) -> Int {
         func copy(_ reply: [UInt8]) -> Int {
