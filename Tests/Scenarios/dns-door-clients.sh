@@ -69,21 +69,7 @@ web      A     192.0.2.31
 web      AAAA  2001:db8::31
 $big_records
 EOF
-{
-    knot_conf_head
-    cat <<EOF
-mod-stats:
-  - id: counters
-template:
-  - id: default
-    storage: $work
-    file: "%s.zone"
-    semantic-checks: off
-    global-module: mod-stats/counters
-zone:
-  - domain: sc.test
-EOF
-} >"$work/knot.conf"
+knot_conf_counting_zone sc.test >"$work/knot.conf"
 start_knotd "$work/knot.conf"
 
 dig_short() {  # dig_short SERVER NAME TYPE...   -> addresses/targets, one a line

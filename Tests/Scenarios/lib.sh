@@ -162,6 +162,23 @@ EOF
         printf '  - domain: "%s"\n    file: "%s"\n' "$z" "$f"
     done
 }
+# knot_conf_counting_zone ZONE: the server head and one zone from $work/ZONE.zone, with knotd's query counters
+# (mod-stats) on, for scripts that count what sidecache sent upstream (knotc ... stats mod-stats.server-operation).
+knot_conf_counting_zone() {
+    knot_conf_head
+    cat <<EOF
+mod-stats:
+  - id: counters
+template:
+  - id: default
+    storage: $work
+    file: "%s.zone"
+    semantic-checks: off
+    global-module: mod-stats/counters
+zone:
+  - domain: $1
+EOF
+}
 # start_knotd CONF: knotd in the background, log in $work/knot.log, PID in knot_pid.
 start_knotd() {
     mkdir -p "$work/db"
