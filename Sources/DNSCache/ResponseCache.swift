@@ -20,6 +20,7 @@ public final class ResponseCache: Sendable {
         init(seed: UInt64) { state = Mutex(CacheShard(seed: seed)) }
     }
     private let shards: [ShardBox]
+    private let shardSeed: UInt64
     private let inFlight = Atomic<Int>(0)
     private let jobs: AsyncStream<@Sendable () async -> Void>
     private let jobSink: AsyncStream<@Sendable () async -> Void>.Continuation
@@ -35,6 +36,7 @@ public final class ResponseCache: Sendable {
         self.clock = clock
         var seeds = SplitMix64(seed: seed)
         self.shards = (0..<max(1, configuration.shardCount)).map { _ in ShardBox(seed: seeds.next()) }
+        self.shardSeed = seeds.next()
         (jobs, jobSink) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
     }
 
@@ -57,9 +59,18 @@ public final class ResponseCache: Sendable {
     /// The engine's clock now: the time base of every entry's expiry.
     public var now: Nanoseconds { clock.now }
 
+    /// Picks the shard with a seeded FNV-1a over the name and type, not with the key's `hashValue`: that is the
+    /// table's own SipHash, which the dictionary probe computes again, so the hit path paid for it twice. An attacker
+    /// who could aim every name at one shard would only make that shard's lock busier; the table itself still hashes
+    /// with SipHash.
     @inline(__always)
     private func shard(for key: CacheKey) -> ShardBox {
-        shards[Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))]
+        var hash = shardSeed ^ UInt64(key.type.rawValue)
+        key.name.withUnsafeBufferPointer { name in
+            for octet in name { hash = (hash ^ UInt64(octet)) &* 0x0000_0100_0000_01B3 }
+        }
+        hash ^= hash >> 32
+        return shards[Int(hash % UInt64(shards.count))]
     }
 
     /// Positive entries get the budget less the negative share; each shard gets an equal part of both.
@@ -89,28 +100,41 @@ public final class ResponseCache: Sendable {
     /// The hit path: a fresh entry for `key`, or nil on a miss. One shard lock, one table probe.
     /// A hit in the last part of the TTL starts one background refresh (prefetch).
     public func freshHit(for key: CacheKey) -> Hit? {
+        withFreshEntry(for: key) { entry, now, seed in Hit(entry: entry, now: now, seed: seed) }
+    }
+
+    /// The hit path without keeping the entry: `body` runs under the shard lock with the fresh entry as the table
+    /// holds it, the time and the shuffle seed, and its result is returned; nil on a miss. The DNS door renders
+    /// into its send slot there. Returning the entry (`freshHit`) retains and releases it: a write to the entry's
+    /// first cache line, which two threads answering the same name pull back and forth. `body` holds the shard lock:
+    /// keep it to a copy.
+    public func withFreshEntry<Result>(
+        for key: CacheKey, _ body: (CacheEntry, Nanoseconds, UInt64) -> Result
+    ) -> Result? {
         let now = clock.now
         let box = shard(for: key)
-        let found: (CacheEntry, Bool, UInt64)? = box.state.withLock { shard in
-            guard let index = shard.table.index(forKey: key) else { return nil }
-            let entry = shard.table.values[index].entry
-            guard entry.isFresh(at: now) else { return nil }
+        let (result, prefetch): (Result?, Bool) = box.state.withLock { shard in
+            guard let index = shard.table.index(forKey: key), shard.table.values[index].entry.isFresh(at: now) else {
+                return (nil, false)
+            }
             shard.table.values[index].referenced = true
             if shard.table.values[index].hits < .max { shard.table.values[index].hits += 1 }
             shard.hits &+= 1
             var prefetch = false
-            if now >= entry.prefetchAt && !shard.table.values[index].prefetchStarted && shard.flights[key] == nil {
+            if now >= shard.table.values[index].entry.prefetchAt && !shard.table.values[index].prefetchStarted
+                && shard.flights[key] == nil
+            {
                 shard.table.values[index].prefetchStarted = true
                 let flight = Flight(isPrefetch: true)
                 shard.flights[key] = flight
                 startFetch(key, flight: flight, staleTimer: false)
                 prefetch = true
             }
-            return (entry, prefetch, entry.needsShuffle ? shard.random.next() : 0)
+            let seed = shard.table.values[index].entry.needsShuffle ? shard.random.next() : 0
+            return (body(shard.table.values[index].entry, now, seed), prefetch)
         }
-        guard let (entry, prefetch, seed) = found else { return nil }
         if prefetch { statistics.bump(statistics.prefetches) }
-        return Hit(entry: entry, now: now, seed: seed)
+        return result
     }
 
     /// Answers from the cache alone: a fresh entry rendered for this caller, or nil on a miss.

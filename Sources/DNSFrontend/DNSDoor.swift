@@ -211,6 +211,8 @@ public final class DNSDoor: Service, Sendable {
         case reply([UInt8])
         /// A fresh cache entry: render it for this client.
         case hit(ResponseCache.Hit, DNSRequest, limit: Int?)
+        /// A fresh cache entry, already rendered into the caller's buffer (`length` octets; 0: it did not fit).
+        case rendered(length: Int, type: DNSType, rcode: UInt8)
         /// Not cached: the caller queues it with `enqueue`, which says where its reply goes.
         case miss(DNSRequest, limit: Int?)
     }
@@ -220,7 +222,11 @@ public final class DNSDoor: Service, Sendable {
     ///
     /// `debug` is whether the logger logs at debug level: the UDP threads read it once per batch rather than once
     /// per query (reading a logger's level goes through its handler's existential).
-    func dispose(_ bytes: UnsafeRawBufferPointer, overUDP: Bool, debug: Bool) -> Disposition {
+    ///
+    /// With `out`, a hit is rendered there under the shard lock (`.rendered`), so the entry is never retained.
+    func dispose(
+        _ bytes: UnsafeRawBufferPointer, overUDP: Bool, debug: Bool, renderingInto out: UnsafeMutableRawBufferPointer? = nil
+    ) -> Disposition {
         switch DNSRequestParser.parse(bytes) {
         case .drop:
             statistics.bump(statistics.dropped)
@@ -235,7 +241,21 @@ public final class DNSDoor: Service, Sendable {
             return .reply(reply)
         case .lookup(let request):
             let limit = overUDP ? request.udpLimit(configuration.maximumUDPResponseSize) : nil
-            if let hit = cache.freshHit(for: request.key) {
+            if let out, let (length, rcode) = cache.withFreshEntry(for: request.key, { entry, now, seed in
+                (DNSResponder.render(entry, now: now, seed: seed, for: request, packet: bytes, limit: limit, into: out),
+                    UInt8(entry.responseCode.rawValue & 0x0F))
+            }) {
+                if debug {
+                    logger.debug(
+                        "query answered",
+                        metadata: [
+                            "question": "\(request.key)", "transport": "\(overUDP ? "udp" : "tcp")", "source": "cache",
+                            "rcode": "\(rcode)",
+                        ])
+                }
+                return .rendered(length: length, type: request.key.type, rcode: rcode)
+            }
+            if out == nil, let hit = cache.freshHit(for: request.key) {
                 if debug {
                     logger.debug(
                         "query answered",

@@ -66,15 +66,28 @@ public enum DNSResponder {
         _ hit: ResponseCache.Hit, for request: DNSRequest, packet: UnsafeRawBufferPointer, limit: Int?,
         into out: UnsafeMutableRawBufferPointer
     ) -> Int {
+        render(hit.entry, now: hit.now, seed: hit.seed, for: request, packet: packet, limit: limit, into: out)
+    }
+
+    /// `render` for an entry the caller does not keep (`ResponseCache.withFreshEntry`).
+    static func render(
+        _ entry: CacheEntry, now: Nanoseconds, seed: UInt64, for request: DNSRequest, packet: UnsafeRawBufferPointer,
+        limit: Int?, into out: UnsafeMutableRawBufferPointer
+    ) -> Int {
         let clientName = UnsafeRawBufferPointer(rebasing: packet[request.nameRange])
-        let needed = hit.entry.count + optLength
+        let needed = entry.count + optLength
+        var rng = SplitMix64(seed: seed)
         if needed <= out.count {
-            hit.render(into: out, id: request.id, recursionDesired: request.recursionDesired)
-            return finish(out, length: hit.entry.count, request: request, clientName: clientName, limit: limit)
+            entry.render(
+                into: out, id: request.id, recursionDesired: request.recursionDesired, now: now, stale: false,
+                using: &rng)
+            return finish(out, length: entry.count, request: request, clientName: clientName, limit: limit)
         }
         return withUnsafeTemporaryAllocation(byteCount: needed, alignment: 1) { aside in
-            hit.render(into: aside, id: request.id, recursionDesired: request.recursionDesired)
-            let length = finish(aside, length: hit.entry.count, request: request, clientName: clientName, limit: limit)
+            entry.render(
+                into: aside, id: request.id, recursionDesired: request.recursionDesired, now: now, stale: false,
+                using: &rng)
+            let length = finish(aside, length: entry.count, request: request, clientName: clientName, limit: limit)
             guard length <= out.count else { return 0 }
             out.baseAddress!.copyMemory(from: aside.baseAddress!, byteCount: length)
             return length

@@ -39,6 +39,8 @@ final class TCPDoorHandler: ChannelInboundHandler, @unchecked Sendable {
                 door.statistics.replies.record(
                     udp: false, type: DNSDoor.questionType(of: packet), rcode: DNSDoor.responseCode(of: reply))
                 return Self.framed(reply, allocator: channel.allocator)
+            case .rendered:
+                return nil  // not asked for: no buffer was given
             case .hit(let hit, let request, _):
                 door.statistics.replies.record(
                     udp: false, type: request.key.type, rcode: UInt8(hit.entry.responseCode.rawValue & 0x0F))
