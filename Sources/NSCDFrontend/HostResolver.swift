@@ -208,6 +208,20 @@ public final class HostResolver: Sendable {
         var hasRecords = false
         var codes: [Code] = []
         for answer in answers {
+            if !answer.isTemporaryFailure && answer.wire.count >= 12 {
+                // For NXDOMAIN and NODATA the reply class and the header's answer count say all this needs: no
+                // decoding (the first search candidate of a cluster name is NXDOMAIN on every call, and AAAA of an
+                // IPv4-only Service NODATA).
+                if answer.replyClass == .nameError {
+                    codes.append(.nameError)
+                    continue
+                }
+                if answer.replyClass == .noData {
+                    if answer.wire[6] != 0 || answer.wire[7] != 0 { hasRecords = true }
+                    codes.append(.noError)
+                    continue
+                }
+            }
             guard let message = try? DNSMessage(decoding: answer.wire) else {
                 noReply = true
                 continue
