@@ -92,7 +92,28 @@ public final class HostResolver: Sendable {
     let cache: ResponseCache
     public let hosts: HostsFile
     let resolvConfPath: String
-    private let resolvConf: Mutex<(ResolvConf, FileStamp)>
+    /// The rules, the file's stamp, and a generation that counts reloads (for `plans`).
+    private let resolvConf: Mutex<(ResolvConf, FileStamp, Int)>
+    /// The search walks of recently asked names: their candidates and each candidate's A and AAAA cache keys.
+    /// Building them (parsing the name, joining each search domain, lower-casing into keys) was a third of a cached
+    /// nscd request's user time. Dropped whole when resolv.conf changes or when `planCapacity` names are held.
+    private let plans = Mutex<(generation: Int, walks: [String: PlannedWalk])>((0, [:]))
+    static let planCapacity = 256
+
+    struct PlannedWalk: Sendable {
+        var candidates: [DNSName]
+        /// Per candidate: the A key, then the AAAA key.
+        var keys: [[CacheKey]]
+        var asIsFirst: Bool
+
+        func keys(of candidate: Int, _ families: HostFamilies) -> [CacheKey] {
+            switch families {
+            case .v4: [keys[candidate][0]]
+            case .v6: [keys[candidate][1]]
+            case .both: keys[candidate]
+            }
+        }
+    }
 
     public init(cache: ResponseCache, hostsPath: String, resolvConfPath: String) {
         self.cache = cache
@@ -100,16 +121,42 @@ public final class HostResolver: Sendable {
         self.resolvConfPath = resolvConfPath
         var stamp = FileStamp()
         _ = stamp.changed(resolvConfPath, force: true)
-        resolvConf = Mutex(((try? ResolvConf(contentsOf: resolvConfPath)) ?? ResolvConf(), stamp))
+        resolvConf = Mutex(((try? ResolvConf(contentsOf: resolvConfPath)) ?? ResolvConf(), stamp, 0))
     }
 
     /// The search rules in force, re-read when resolv.conf changed.
     public var searchRules: ResolvConf {
+        _ = rulesGeneration()
+        return resolvConf.withLock { $0.0 }
+    }
+
+    /// Re-reads resolv.conf when it changed (its stamp is checked at most once a second); the generation in force.
+    private func rulesGeneration() -> Int {
         let reload = resolvConf.withLock { $0.1.changed(resolvConfPath) }
         if reload, let fresh = try? ResolvConf(contentsOf: resolvConfPath) {
-            resolvConf.withLock { $0.0 = fresh }
+            resolvConf.withLock {
+                $0.0 = fresh
+                $0.2 += 1
+            }
         }
-        return resolvConf.withLock { $0.0 }
+        return resolvConf.withLock { $0.2 }
+    }
+
+    /// The search walk of `name` under the rules in force, from `plans` when it is there.
+    func plannedWalk(_ name: String) -> PlannedWalk {
+        let generation = rulesGeneration()
+        if let plan = plans.withLock({ $0.generation == generation ? $0.walks[name] : nil }) { return plan }
+        let rules = resolvConf.withLock { $0.0 }
+        let candidates = rules.candidates(for: name)
+        let plan = PlannedWalk(
+            candidates: candidates,
+            keys: candidates.map { [CacheKey(name: $0, type: .a), CacheKey(name: $0, type: .aaaa)] },
+            asIsFirst: rules.triesAsIsFirst(name))
+        plans.withLock { memo in
+            if memo.generation != generation || memo.walks.count >= Self.planCapacity { memo = (generation, [:]) }
+            memo.walks[name] = plan
+        }
+        return plan
     }
 
     // MARK: - Forward
@@ -127,15 +174,17 @@ public final class HostResolver: Sendable {
     /// `cachedLookup` with the instants its answer is good until (for the shared map).
     public func cachedTimedLookup(_ name: String, families: HostFamilies) -> TimedHostLookup? {
         if let found = hostsAnswer(name, families) { return hostsTimed(found) }
-        var walk = searchWalk(name)
-        while let candidate = walk.next {
+        let plan = plannedWalk(name)
+        var walk = SearchWalk(plan.candidates, asIsFirst: plan.asIsFirst)
+        var candidate = 0
+        while walk.next != nil {
             var answers: [CacheAnswer] = []
-            for type in families.types {
-                guard let answer = cache.cachedAnswer(for: CacheKey(name: candidate, type: type), id: 0, recursionDesired: true)
-                else { return nil }
+            for key in plan.keys(of: candidate, families) {
+                guard let answer = cache.cachedAnswer(for: key, id: 0, recursionDesired: true) else { return nil }
                 answers.append(answer)
             }
             walk.consider(answers)
+            candidate += 1
         }
         return walk.result
     }
@@ -151,8 +200,8 @@ public final class HostResolver: Sendable {
     }
 
     private func searchWalk(_ name: String) -> SearchWalk {
-        let rules = searchRules
-        return SearchWalk(rules.candidates(for: name), asIsFirst: rules.triesAsIsFirst(name))
+        let plan = plannedWalk(name)
+        return SearchWalk(plan.candidates, asIsFirst: plan.asIsFirst)
     }
 
     /// One candidate's A and/or AAAA answers, asked at once (glibc sends both queries of a pair together).

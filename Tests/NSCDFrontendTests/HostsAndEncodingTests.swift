@@ -1,5 +1,6 @@
 import DNSCache
 import DNSWire
+import Foundation
 import NSCDFrontend
 import NSCDWire
 import TestSupport
@@ -90,5 +91,34 @@ struct HostsAndEncodingTests {
         var v6only = Self.answer
         v6only.v4 = []
         #expect(NSCDDoor.encode(Self.byName, .found(v6only))?.nscdInt32(at: 28) == NSCDHostError.noData.rawValue)
+    }
+}
+
+struct SearchPlanTests {
+    /// The resolver keeps each name's search walk (candidates and cache keys) between requests; a change of
+    /// resolv.conf must still reach the very next lookup after the file's stamp is checked again (once a second).
+    @Test func aChangedSearchListReachesTheWalk() async throws {
+        let directory = try makeScratchDirectory("plans")
+        let resolv = directory + "/resolv.conf"
+        try "nameserver 192.0.2.53\nsearch one.test\noptions ndots:5\n".write(toFile: resolv, atomically: true, encoding: .utf8)
+        let upstream = ScriptedUpstream()
+        upstream.answer("web.one.test", .a, [.a("web.one.test", IPv4Bytes(192, 0, 2, 1), ttl: 300)])
+        upstream.answer("web.two.test", .a, [.a("web.two.test", IPv4Bytes(192, 0, 2, 2), ttl: 300)])
+        let cache = ResponseCache(upstream: upstream)
+        let resolver = HostResolver(cache: cache, hostsPath: directory + "/hosts", resolvConfPath: resolv)
+        guard case .found(let first) = await resolver.lookup("web", families: .v4) else {
+            Issue.record("web did not resolve through one.test")
+            return
+        }
+        #expect(first.v4 == [[192, 0, 2, 1]])
+        #expect(resolver.cachedLookup("web", families: .v4) == .found(first))
+        try await Task.sleep(nanoseconds: 1_100_000_000)
+        try "nameserver 192.0.2.53\nsearch two.test\noptions ndots:5\n".write(toFile: resolv, atomically: true, encoding: .utf8)
+        guard case .found(let second) = await resolver.lookup("web", families: .v4) else {
+            Issue.record("web did not resolve through two.test")
+            return
+        }
+        #expect(second.v4 == [[192, 0, 2, 2]])
+        #expect(resolver.cachedLookup("web", families: .v4) == .found(second))
     }
 }
