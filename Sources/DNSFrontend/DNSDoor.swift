@@ -104,7 +104,7 @@ public final class DNSDoor: Service, Sendable {
             for listener in udpListeners { try listener.start(door: self) }
         } catch {
             for channel in tcpListeners { try? await channel.close() }
-            for listener in udpListeners { listener.close() }
+            for listener in udpListeners { await listener.close() }
             throw error
         }
         state.withLock {
@@ -198,7 +198,7 @@ public final class DNSDoor: Service, Sendable {
             return (state.tcpListeners, state.udpListeners)
         }
         for channel in channels { try? await channel.close() }
-        for listener in listeners { listener.close() }
+        for listener in listeners { await listener.close() }
     }
 
     // MARK: - Shared request path

@@ -87,13 +87,13 @@ final class DatagramListener: Sendable {
 
     /// Stops the thread (shutdown(SHUT_RD) wakes it from recvmmsg), waits for it, then closes the socket. Late replies
     /// to misses are dropped from then on.
-    func close() {
+    func close() async {
         stopping.store(true, ordering: .releasing)
         socketState.withLock { closed in
             if !closed { shutdown(fd, Int32(SHUT_RD)) }
         }
         if let pool = thread.withLock({ pool in defer { pool = nil }; return pool }) {
-            try? pool.syncShutdownGracefully()
+            try? await pool.shutdownGracefully()
         }
         socketState.withLock { closed in
             if !closed { Glibc.close(fd) }
