@@ -204,15 +204,13 @@ public final class DNSDoor: Service, Sendable {
     // MARK: - Shared request path
 
     /// What the door does with one query message, decided before any reply is written.
-    enum Disposition {
+    enum Disposition<Rendered> {
         /// Not a query we answer (a response, a runt): silence.
         case drop
         /// A reply the door made itself (FORMERR, NOTIMP, REFUSED, BADVERS, or SERVFAIL when it cannot take a miss).
         case reply([UInt8])
-        /// A fresh cache entry: render it for this client.
-        case hit(ResponseCache.Hit, DNSRequest, limit: Int?)
-        /// A fresh cache entry, already rendered into the caller's buffer (`length` octets; 0: it did not fit).
-        case rendered(length: Int, type: DNSType, rcode: UInt8)
+        /// A fresh cache entry, made into `Rendered` by the caller's `hit` closure, with its question type and RCODE.
+        case hit(Rendered, type: DNSType, rcode: UInt8)
         /// Not cached: the caller queues it with `enqueue`, which says where its reply goes.
         case miss(DNSRequest, limit: Int?)
     }
@@ -223,10 +221,14 @@ public final class DNSDoor: Service, Sendable {
     /// `debug` is whether the logger logs at debug level: the UDP threads read it once per batch rather than once
     /// per query (reading a logger's level goes through its handler's existential).
     ///
-    /// With `out`, a hit is rendered there under the shard lock (`.rendered`), so the entry is never retained.
-    func dispose(
-        _ bytes: UnsafeRawBufferPointer, overUDP: Bool, debug: Bool, renderingInto out: UnsafeMutableRawBufferPointer? = nil
-    ) -> Disposition {
+    /// `hit` runs under the shard lock with the fresh entry as the table holds it (`ResponseCache.withFreshEntry`):
+    /// the UDP threads render into their send slot there, so the entry is never retained; TCP takes the entry out
+    /// and renders into a new buffer after the lock.
+    func dispose<Rendered>(
+        _ bytes: UnsafeRawBufferPointer, overUDP: Bool, debug: Bool,
+        hit render: (_ entry: CacheEntry, _ now: Nanoseconds, _ seed: UInt64, _ request: DNSRequest, _ limit: Int?)
+            -> Rendered
+    ) -> Disposition<Rendered> {
         switch DNSRequestParser.parse(bytes) {
         case .drop:
             statistics.bump(statistics.dropped)
@@ -235,38 +237,26 @@ public final class DNSDoor: Service, Sendable {
             statistics.bump(statistics.rejected)
             if debug {
                 logger.debug(
-                "query refused",
+                    "query refused",
                     metadata: ["transport": "\(overUDP ? "udp" : "tcp")", "rcode": "\(Self.responseCode(of: reply))"])
             }
             return .reply(reply)
         case .lookup(let request):
             let limit = overUDP ? request.udpLimit(configuration.maximumUDPResponseSize) : nil
-            if let out, let (length, rcode) = cache.withFreshEntry(for: request.key, { entry, now, seed in
-                (DNSResponder.render(entry, now: now, seed: seed, for: request, packet: bytes, limit: limit, into: out),
-                    UInt8(entry.responseCode.rawValue & 0x0F))
-            }) {
-                if debug {
-                    logger.debug(
-                        "query answered",
-                        metadata: [
-                            "question": "\(request.key)", "transport": "\(overUDP ? "udp" : "tcp")", "source": "cache",
-                            "rcode": "\(rcode)",
-                        ])
-                }
-                return .rendered(length: length, type: request.key.type, rcode: rcode)
+            guard
+                let (rendered, responseCode) = cache.withFreshEntry(for: request.key, { entry, now, seed in
+                    (render(entry, now, seed, request, limit), entry.responseCode)
+                })
+            else { return .miss(request, limit: limit) }
+            if debug {
+                logger.debug(
+                    "query answered",
+                    metadata: [
+                        "question": "\(request.key)", "transport": "\(overUDP ? "udp" : "tcp")", "source": "cache",
+                        "rcode": "\(responseCode)",
+                    ])
             }
-            if out == nil, let hit = cache.freshHit(for: request.key) {
-                if debug {
-                    logger.debug(
-                        "query answered",
-                        metadata: [
-                            "question": "\(request.key)", "transport": "\(overUDP ? "udp" : "tcp")", "source": "cache",
-                            "rcode": "\(hit.entry.responseCode)",
-                        ])
-                }
-                return .hit(hit, request, limit: limit)
-            }
-            return .miss(request, limit: limit)
+            return .hit(rendered, type: request.key.type, rcode: UInt8(responseCode.rawValue & 0x0F))
         }
     }
 

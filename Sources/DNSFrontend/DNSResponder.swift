@@ -59,17 +59,10 @@ public enum DNSResponder {
         return reply
     }
 
-    /// The hit path: renders a cache hit into `out` (a UDP thread's send slot, or a TCP send buffer) and finishes it
-    /// there. Returns the reply's length, 0 if it cannot fit `out` even cut to the question. No allocation unless the
-    /// stored answer is larger than `out` (then it is rendered aside and cut to what the client accepts).
-    static func render(
-        _ hit: ResponseCache.Hit, for request: DNSRequest, packet: UnsafeRawBufferPointer, limit: Int?,
-        into out: UnsafeMutableRawBufferPointer
-    ) -> Int {
-        render(hit.entry, now: hit.now, seed: hit.seed, for: request, packet: packet, limit: limit, into: out)
-    }
-
-    /// `render` for an entry the caller does not keep (`ResponseCache.withFreshEntry`).
+    /// The hit path: renders a fresh entry (`ResponseCache.withFreshEntry`) into `out` (a UDP thread's send slot, or
+    /// a TCP send buffer) and finishes it there. Returns the reply's length, 0 if it cannot fit `out` even cut to the
+    /// question. No allocation unless the stored answer is larger than `out` (then it is rendered aside and cut to
+    /// what the client accepts).
     static func render(
         _ entry: CacheEntry, now: Nanoseconds, seed: UInt64, for request: DNSRequest, packet: UnsafeRawBufferPointer,
         limit: Int?, into out: UnsafeMutableRawBufferPointer
@@ -97,13 +90,14 @@ public enum DNSResponder {
     /// The TCP hit path: the reply rendered into a new send buffer after its two-octet length prefix. One
     /// allocation: the buffer.
     static func writeLengthPrefixed(
-        _ hit: ResponseCache.Hit, for request: DNSRequest, packet: UnsafeRawBufferPointer, allocator: ByteBufferAllocator
+        _ entry: CacheEntry, now: Nanoseconds, seed: UInt64, for request: DNSRequest, packet: UnsafeRawBufferPointer,
+        allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        let capacity = 2 + hit.entry.count + optLength
+        let capacity = 2 + entry.count + optLength
         var buffer = allocator.buffer(capacity: capacity)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { out in
             let length = render(
-                hit, for: request, packet: packet, limit: nil,
+                entry, now: now, seed: seed, for: request, packet: packet, limit: nil,
                 into: UnsafeMutableRawBufferPointer(rebasing: out[2..<capacity]))
             DNSWirePatch.setUInt16(UInt16(length), at: 0, in: out)
             return 2 + length

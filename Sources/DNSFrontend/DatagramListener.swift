@@ -183,18 +183,18 @@ final class DatagramListener: Sendable {
             reply.withUnsafeBytes { out.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             return reply.count
         }
-        switch door.dispose(packet, overUDP: true, debug: debug, renderingInto: out) {
+        let disposition = door.dispose(packet, overUDP: true, debug: debug) { entry, now, seed, request, limit in
+            DNSResponder.render(entry, now: now, seed: seed, for: request, packet: packet, limit: limit, into: out)
+        }
+        switch disposition {
         case .drop:
             return 0
         case .reply(let reply):
             tally.replies.record(type: DNSDoor.questionType(of: packet), rcode: DNSDoor.responseCode(of: reply))
             return copy(reply)
-        case .rendered(let length, let type, let rcode):
+        case .hit(let length, let type, let rcode):
             tally.replies.record(type: type, rcode: rcode)
             return length
-        case .hit(let hit, let request, let limit):
-            tally.replies.record(type: request.key.type, rcode: UInt8(hit.entry.responseCode.rawValue & 0x0F))
-            return DNSResponder.render(hit, for: request, packet: packet, limit: limit, into: out)
         case .miss(let request, let limit):
             let destination = peer()
             let client = destination.withAddress { ClientAddress($0, length: $1) }

@@ -32,19 +32,21 @@ final class TCPDoorHandler: ChannelInboundHandler, @unchecked Sendable {
         let channel = context.channel
         door.statistics.bump(door.statistics.tcpQueries)
         let reply: ByteBuffer? = message.withUnsafeReadableBytes { packet in
-            switch door.dispose(packet, overUDP: false, debug: door.logger.logLevel <= .debug) {
+            // The entry is taken out of the lock and rendered after it, into a buffer of its size.
+            let disposition = door.dispose(packet, overUDP: false, debug: door.logger.logLevel <= .debug) {
+                entry, now, seed, request, _ in (entry, now, seed, request)
+            }
+            switch disposition {
             case .drop:
                 return nil
             case .reply(let reply):
                 door.statistics.replies.record(
                     udp: false, type: DNSDoor.questionType(of: packet), rcode: DNSDoor.responseCode(of: reply))
                 return Self.framed(reply, allocator: channel.allocator)
-            case .rendered:
-                return nil  // not asked for: no buffer was given
-            case .hit(let hit, let request, _):
-                door.statistics.replies.record(
-                    udp: false, type: request.key.type, rcode: UInt8(hit.entry.responseCode.rawValue & 0x0F))
-                return DNSResponder.writeLengthPrefixed(hit, for: request, packet: packet, allocator: channel.allocator)
+            case .hit(let (entry, now, seed, request), let type, let rcode):
+                door.statistics.replies.record(udp: false, type: type, rcode: rcode)
+                return DNSResponder.writeLengthPrefixed(
+                    entry, now: now, seed: seed, for: request, packet: packet, allocator: channel.allocator)
             case .miss(let request, let limit):
                 let immediate = door.enqueue(
                     request, limit: limit, packet: packet, client: ClientAddress(channel.remoteAddress),
