@@ -132,14 +132,13 @@ public final class HostResolver: Sendable {
 
     /// Re-reads resolv.conf when it changed (its stamp is checked at most once a second); the generation in force.
     private func rulesGeneration() -> Int {
-        let reload = resolvConf.withLock { $0.1.changed(resolvConfPath) }
-        if reload, let fresh = try? ResolvConf(contentsOf: resolvConfPath) {
-            resolvConf.withLock {
-                $0.0 = fresh
-                $0.2 += 1
-            }
+        let (reload, generation) = resolvConf.withLock { ($0.1.changed(resolvConfPath), $0.2) }
+        guard reload, let fresh = try? ResolvConf(contentsOf: resolvConfPath) else { return generation }
+        return resolvConf.withLock {
+            $0.0 = fresh
+            $0.2 += 1
+            return $0.2
         }
-        return resolvConf.withLock { $0.2 }
     }
 
     /// The search walk of `name` under the rules in force, from `plans` when it is there.
